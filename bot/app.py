@@ -1,0 +1,118 @@
+"""The composition root: builds every layer from the settings and serves HTTP.
+
+This is the one module that knows all the others; each layer below only knows the ones
+beneath it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiohttp
+from aiohttp import web
+
+from bot.commands.catalogue import Catalogue, load_catalogue
+from bot.commands.handlers import HANDLERS
+from bot.config import ConfigError, Settings, StateBackend
+from bot.github import AppAuth, GitHub
+from bot.intake import Intake
+from bot.metrics import Metrics
+from bot.pipeline import PermissionResolver, Pipeline
+from bot.pipeline.runner import utc_now
+from bot.report import Reporter
+from bot.state import FileStore, Store
+from bot.web import create_app
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_SECONDS = 30
+
+
+@dataclass
+class Bot:
+    settings: Settings
+    catalogue: Catalogue
+    store: Store
+    intake: Intake
+    metrics: Metrics
+    web_app: web.Application
+
+
+def load_commands(settings: Settings) -> Catalogue:
+    catalogue = load_catalogue(settings.claude_dir / "commands", known_handlers=HANDLERS)
+    for problem in catalogue.problems:
+        log.warning("command not loaded: %s", problem)
+    return catalogue
+
+
+def make_store(settings: Settings) -> Store:
+    if settings.state_backend is StateBackend.GIST:
+        raise ConfigError("STATE_BACKEND=gist: the Gist store is not available yet; use file")
+    return FileStore(settings.data_dir / "state.json")
+
+
+def build_bot(
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+) -> Bot:
+    if settings.app_id is None or settings.webhook_secret is None:
+        raise ConfigError("APP_ID: not set (run `bot serve` without credentials for sandbox)")
+    catalogue = load_commands(settings)
+    auth = AppAuth(settings.app_id, settings.private_key_pem())
+    github = GitHub(session, auth, base_url=settings.github_api_url)
+    store = make_store(settings)
+    reporter = Reporter(settings.labels)
+    metrics = Metrics()
+    pipeline = Pipeline(
+        catalogue=catalogue,
+        handlers=HANDLERS,
+        store=store,
+        reporter=reporter,
+        permissions=PermissionResolver(settings.permission_cache_seconds),
+        clock=clock,
+    )
+    intake = Intake(
+        catalogue=catalogue,
+        pipeline=pipeline,
+        reporter=reporter,
+        github=github,
+        metrics=metrics,
+        clock=clock,
+    )
+    web_app = create_app(
+        intake=intake,
+        webhook_secret=settings.webhook_secret.get_secret_value(),
+        webhook_path=settings.webhook_path,
+        max_payload_bytes=settings.max_payload_bytes,
+        metrics=metrics,
+        ready=lambda: True,
+    )
+
+    async def drain(_: web.Application) -> None:
+        # Let runs in flight finish and report; past the grace period, stop anyway.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SHUTDOWN_GRACE_SECONDS):
+                await intake.drain()
+
+    web_app.on_shutdown.append(drain)
+    return Bot(settings, catalogue, store, intake, metrics, web_app)
+
+
+async def start_http(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
+    """Serve `app` (port 0 picks a free one); returns the runner and the base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    bound_port = sock.getsockname()[1]
+    return runner, f"http://{host}:{bound_port}"

@@ -1,0 +1,135 @@
+"""Configuration: Probot's names, read from the environment and `.env`.
+
+A missing or malformed value fails at start with one line naming it (`ConfigError`).
+With no App credentials at all, the bot runs in sandbox mode against the embedded
+GitHub emulator (see `Settings.sandbox`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.domain import RunStatus
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed. The message names it and says what to set."""
+
+
+class StateBackend(StrEnum):
+    FILE = "file"
+    GIST = "gist"
+
+
+class StatusLabels(BaseModel):
+    """The label an issue carries for the status of its latest run (LABELS__<STATUS>)."""
+
+    queued: str = "bot:queued"
+    running: str = "bot:running"
+    succeeded: str = "bot:succeeded"
+    failed: str = "bot:failed"
+    blocked: str = "bot:blocked"
+    refused: str = "bot:refused"
+    cancelled: str = "bot:cancelled"
+
+    def for_status(self, status: RunStatus) -> str:
+        name: str = getattr(self, status.value)
+        return name
+
+    def all(self) -> frozenset[str]:
+        return frozenset(self.for_status(status) for status in RunStatus)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    app_id: int | None = None
+    private_key: SecretStr | None = None
+    private_key_path: Path | None = None
+    webhook_secret: SecretStr | None = None
+    github_api_url: str = "https://api.github.com"
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 3000
+    webhook_path: str = "/api/github/webhooks"
+
+    state_backend: StateBackend = StateBackend.FILE
+    gist_token: SecretStr | None = None
+    gist_id: str | None = None
+    data_dir: Path = Path(".bot")
+    claude_dir: Path = Path(".claude")
+    redis_url: str | None = None
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "pretty"] = "pretty"
+
+    labels: StatusLabels = StatusLabels()
+    # How long a collaborator's permission is trusted before it is asked again.
+    permission_cache_seconds: Annotated[float, Field(ge=0)] = 300.0
+    # Payloads over GitHub's own cap are refused with 413.
+    max_payload_bytes: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
+
+    @model_validator(mode="after")
+    def _credentials_complete(self) -> Self:
+        given = {
+            "APP_ID": self.app_id is not None,
+            "PRIVATE_KEY or PRIVATE_KEY_PATH": self.private_key is not None
+            or self.private_key_path is not None,
+            "WEBHOOK_SECRET": self.webhook_secret is not None,
+        }
+        if any(given.values()) and not all(given.values()):
+            missing = ", ".join(name for name, ok in given.items() if not ok)
+            raise ValueError(f"App credentials are incomplete: set {missing}")
+        if self.state_backend is StateBackend.GIST and self.gist_token is None:
+            raise ValueError("STATE_BACKEND=gist needs GIST_TOKEN (a user token with gist scope)")
+        if not self.webhook_path.startswith("/"):
+            raise ValueError("WEBHOOK_PATH must start with '/'")
+        return self
+
+    @property
+    def sandbox(self) -> bool:
+        """No App credentials: serve the embedded emulator instead of GitHub."""
+        return self.app_id is None
+
+    def private_key_pem(self) -> str:
+        if self.private_key is not None:
+            # Hosting platforms often store the PEM with literal "\n" sequences.
+            return self.private_key.get_secret_value().replace("\\n", "\n")
+        if self.private_key_path is not None:
+            try:
+                return self.private_key_path.read_text()
+            except OSError as error:
+                raise ConfigError(
+                    f"PRIVATE_KEY_PATH: cannot read {self.private_key_path}: {error.strerror}"
+                ) from None
+        raise ConfigError("PRIVATE_KEY or PRIVATE_KEY_PATH: not set")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings; on error raise ConfigError with one line naming the setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error)) from None
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    location = "__".join(str(part) for part in first["loc"]).upper()
+    message = first["msg"].removeprefix("Value error, ")
+    if not location:
+        return message
+    if any(word in location for word in ("KEY", "SECRET", "TOKEN")):
+        return f"{location}: {message}"  # never echo a secret back
+    return f"{location}: {message} (got {first.get('input')!r})"

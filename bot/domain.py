@@ -1,0 +1,146 @@
+"""The shared vocabulary: plain, immutable data that every layer may import.
+
+This module imports nothing from the rest of the package, so it sits below every layer
+(see docs/decisions/0002-layers.md). Pydantic models live at the boundaries; inside, the
+bot passes these dataclasses around.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum, StrEnum
+
+
+class Source(StrEnum):
+    """Where a request came from. Every source goes through the same pipeline."""
+
+    COMMENT = "comment"
+    LABEL = "label"
+    API = "api"
+    EXTERNAL = "external"
+    RETRY = "retry"
+    RECONCILE = "reconcile"
+    CLI = "cli"
+
+
+class Permission(Enum):
+    """A repository role, ordered from least to most. GitHub's names, lower case."""
+
+    NONE = 0
+    READ = 1
+    TRIAGE = 2
+    WRITE = 3
+    MAINTAIN = 4
+    ADMIN = 5
+
+    @classmethod
+    def parse(cls, text: str) -> Permission:
+        """`'write'` -> `Permission.WRITE`; raises ValueError naming the allowed values."""
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            allowed = ", ".join(p.name.lower() for p in cls)
+            raise ValueError(f"unknown permission {text!r}; use one of: {allowed}") from None
+
+    def allows(self, required: Permission) -> bool:
+        return self.value >= required.value
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    REFUSED = "refused"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    BLOCK = "block"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class RepoRef:
+    owner: str
+    name: str
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+    @classmethod
+    def parse(cls, full_name: str) -> RepoRef:
+        owner, sep, name = full_name.partition("/")
+        if not sep or not owner or not name or "/" in name:
+            raise ValueError(f"expected 'owner/name', got {full_name!r}")
+        return cls(owner, name)
+
+    def __str__(self) -> str:
+        return self.full_name
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What someone asked for, whatever the entry. Immutable."""
+
+    source: Source
+    command: str
+    args_text: str
+    actor: str
+    repo: RepoRef
+    issue: int
+    installation_id: int
+    delivery_id: str
+    received_at: datetime
+    # The command line as typed ("/generate-report since=30d"), for hooks and reports.
+    command_line: str
+    # GitHub's author_association of the actor on this repository, when the payload gives it.
+    actor_association: str | None = None
+    # The comment that carried the command, to react on; None for label and API entries.
+    comment_id: int | None = None
+    # Position of this command within its delivery (a comment may carry several).
+    index: int = 0
+    # The issue's labels when the request arrived (from the payload: saves a read).
+    issue_labels: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class HookResult:
+    name: str
+    verdict: Verdict
+    reason: str = ""
+    duration_ms: float = 0.0
+
+
+@dataclass(slots=True)
+class Run:
+    """One execution of a Request. Its status drives the report; its id marks its comment."""
+
+    id: str
+    request: Request
+    status: RunStatus = RunStatus.QUEUED
+    hooks: list[HookResult] = field(default_factory=list)
+    # Markdown the handler produced (or the reason a run did not succeed).
+    summary: str = ""
+    error: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    status_comment_id: int | None = None
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds() * 1000

@@ -1,0 +1,92 @@
+"""One gidgethub client per installation; every GitHub call goes through it.
+
+Each installation gets its own gidgethub `GitHubAPI` with its own ETag cache: gidgethub
+keys its cache by URL alone, so a shared cache would serve one installation's response to
+another. Calls are counted by method and URL template, the figure behind "calls per command".
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+from cachetools import LRUCache
+from gidgethub.aiohttp import GitHubAPI
+
+from bot.github.auth import AppAuth
+
+USER_AGENT = "issue-queue-bot"
+UrlVars = Mapping[str, str | int]
+
+
+class InstallationClient:
+    def __init__(self, api: GitHubAPI, token_api: GitHubAPI, auth: AppAuth, installation_id: int):
+        self._api = api
+        self._token_api = token_api
+        self._auth = auth
+        self.installation_id = installation_id
+        self.calls: Counter[str] = Counter()
+
+    async def _token(self) -> str:
+        return await self._auth.installation_token(self._token_api, self.installation_id)
+
+    def _count(self, method: str, url: str) -> None:
+        self.calls[f"{method} {url}"] += 1
+
+    async def get(self, url: str, url_vars: UrlVars | None = None) -> Any:
+        self._count("GET", url)
+        return await self._api.getitem(url, url_vars or {}, oauth_token=await self._token())
+
+    async def get_all(self, url: str, url_vars: UrlVars | None = None) -> list[Any]:
+        """Every page of a listing, following GitHub's Link headers."""
+        token = await self._token()
+        self._count("GET", url)
+        return [item async for item in self._api.getiter(url, url_vars or {}, oauth_token=token)]
+
+    async def post(self, url: str, url_vars: UrlVars | None = None, *, data: Any) -> Any:
+        self._count("POST", url)
+        return await self._api.post(url, url_vars or {}, data=data, oauth_token=await self._token())
+
+    async def patch(self, url: str, url_vars: UrlVars | None = None, *, data: Any) -> Any:
+        self._count("PATCH", url)
+        return await self._api.patch(
+            url, url_vars or {}, data=data, oauth_token=await self._token()
+        )
+
+    async def delete(self, url: str, url_vars: UrlVars | None = None) -> None:
+        self._count("DELETE", url)
+        await self._api.delete(url, url_vars or {}, oauth_token=await self._token())
+
+
+class GitHub:
+    """The App's view of GitHub: hands out one client per installation."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        auth: AppAuth,
+        *,
+        base_url: str,
+        cache_size: int = 500,
+    ) -> None:
+        self._session = session
+        self._auth = auth
+        self._base_url = base_url
+        self._cache_size = cache_size
+        self._token_api = GitHubAPI(session, USER_AGENT, base_url=base_url)
+        self._clients: dict[int, InstallationClient] = {}
+
+    def installation(self, installation_id: int) -> InstallationClient:
+        client = self._clients.get(installation_id)
+        if client is None:
+            api = GitHubAPI(
+                self._session,
+                USER_AGENT,
+                cache=LRUCache(maxsize=self._cache_size),
+                base_url=self._base_url,
+            )
+            client = InstallationClient(api, self._token_api, self._auth, installation_id)
+            self._clients[installation_id] = client
+        return client

@@ -1,0 +1,86 @@
+"""The issue-side calls the bot makes: comments, reactions, labels, permissions, listings.
+
+Thin functions over `InstallationClient`, one per GitHub endpoint, that return plain data
+and turn GitHub's quirks into plain answers (a label that is already gone is not an error).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gidgethub import BadRequest
+
+from bot.domain import Permission, RepoRef
+from bot.github.client import InstallationClient
+
+ISSUE = "/repos/{owner}/{repo}/issues/{issue_number}"
+COMMENT = "/repos/{owner}/{repo}/issues/comments/{comment_id}"
+
+
+def _repo_vars(repo: RepoRef, **extra: str | int) -> dict[str, str | int]:
+    return {"owner": repo.owner, "repo": repo.name, **extra}
+
+
+async def create_comment(gh: InstallationClient, repo: RepoRef, issue: int, body: str) -> int:
+    data = await gh.post(
+        ISSUE + "/comments", _repo_vars(repo, issue_number=issue), data={"body": body}
+    )
+    return int(data["id"])
+
+
+async def edit_comment(gh: InstallationClient, repo: RepoRef, comment_id: int, body: str) -> None:
+    await gh.patch(COMMENT, _repo_vars(repo, comment_id=comment_id), data={"body": body})
+
+
+async def react_to_comment(
+    gh: InstallationClient, repo: RepoRef, comment_id: int, content: str
+) -> None:
+    # GitHub answers 200 for a reaction that already exists: reacting twice is harmless.
+    await gh.post(
+        COMMENT + "/reactions", _repo_vars(repo, comment_id=comment_id), data={"content": content}
+    )
+
+
+async def react_to_issue(gh: InstallationClient, repo: RepoRef, issue: int, content: str) -> None:
+    await gh.post(
+        ISSUE + "/reactions", _repo_vars(repo, issue_number=issue), data={"content": content}
+    )
+
+
+async def add_labels(gh: InstallationClient, repo: RepoRef, issue: int, labels: list[str]) -> None:
+    # Adding a label the issue already has is a no-op 200 on GitHub.
+    await gh.post(ISSUE + "/labels", _repo_vars(repo, issue_number=issue), data={"labels": labels})
+
+
+async def remove_label(gh: InstallationClient, repo: RepoRef, issue: int, label: str) -> None:
+    """Remove a label; one that is already gone (GitHub's 404) is not an error."""
+    try:
+        await gh.delete(ISSUE + "/labels/{name}", _repo_vars(repo, issue_number=issue, name=label))
+    except BadRequest as error:
+        if error.status_code != 404:
+            raise
+
+
+async def collaborator_permission(gh: InstallationClient, repo: RepoRef, user: str) -> Permission:
+    data = await gh.get(
+        "/repos/{owner}/{repo}/collaborators/{username}/permission",
+        _repo_vars(repo, username=user),
+    )
+    # `permission` folds maintain into write and triage into read; `role_name` keeps the role.
+    role = str(data.get("role_name") or data.get("permission") or "none")
+    try:
+        return Permission.parse(role)
+    except ValueError:
+        # Custom organisation roles carry their own names; fall back to the base permission.
+        return Permission.parse(str(data.get("permission") or "none"))
+
+
+async def list_issues(
+    gh: InstallationClient, repo: RepoRef, *, state: str = "all", labels: str | None = None
+) -> list[dict[str, Any]]:
+    """Every issue (not pull request) of the repository, all pages."""
+    url_vars = _repo_vars(repo, state=state, per_page=100)
+    if labels:
+        url_vars["labels"] = labels
+    items = await gh.get_all("/repos/{owner}/{repo}/issues{?state,labels,per_page}", url_vars)
+    return [item for item in items if "pull_request" not in item]

@@ -1,0 +1,178 @@
+"""From a webhook event to the requests it carries: pure decisions, no I/O.
+
+What runs: a known, runnable command on its own line of a new comment, or a trigger label
+applied to an issue. What never runs (invariant 7): commands inside code blocks, quotes or
+HTML comments (the grammar's rules), re-edited comments unless the command opts in, and
+anything a bot wrote, this one included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.commands.catalogue import Catalogue
+from bot.commands.grammar import CommandLine, added_commands, scan
+from bot.domain import RepoRef, Request, Source
+from bot.intake.payloads import (
+    Comment,
+    IssueCommentEvent,
+    IssueEvent,
+    IssuesLabeledEvent,
+    parse,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestions:
+    """Near-miss command names to answer with "did you mean"."""
+
+    repo: RepoRef
+    issue: int
+    installation_id: int
+    pairs: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    requests: tuple[Request, ...]
+    suggestions: Suggestions | None = None
+
+
+Decision = Ignored | Accepted
+
+
+def interpret(
+    event: str,
+    payload: Mapping[str, Any],
+    *,
+    delivery_id: str,
+    catalogue: Catalogue,
+    received_at: datetime,
+) -> Decision:
+    """Decide what a delivery asks for. Raises PayloadError for a malformed payload."""
+    action = payload.get("action")
+    if event == "issue_comment" and action in ("created", "edited"):
+        comment_event = parse(IssueCommentEvent, event, payload)
+        return _comment(comment_event, delivery_id, catalogue, received_at)
+    if event == "issues" and action == "labeled":
+        labeled = parse(IssuesLabeledEvent, event, payload)
+        return _labeled(labeled, delivery_id, catalogue, received_at)
+    return Ignored(f"{event}{'.' + str(action) if action else ''} is not handled")
+
+
+def _runnable_names(catalogue: Catalogue) -> frozenset[str]:
+    return frozenset(
+        name for spec in catalogue if spec.runnable for name in (spec.id, *spec.aliases)
+    )
+
+
+def _comment(
+    event: IssueCommentEvent, delivery_id: str, catalogue: Catalogue, received_at: datetime
+) -> Decision:
+    if event.sender.is_bot or event.comment.user.is_bot:
+        return Ignored("comment written by a bot")
+    names = _runnable_names(catalogue)
+    body = event.comment.body or ""
+    if event.action == "created":
+        found = scan(body, names)
+        lines, near = found.commands, found.near_misses
+    else:
+        old = event.changes.body.from_ if event.changes and event.changes.body else None
+        lines = tuple(
+            line
+            for line in added_commands(old or "", body, names)
+            if (spec := catalogue.get(line.name)) is not None and spec.rerun_on_edit
+        )
+        near = ()
+    base = _Base.of(event, delivery_id, received_at)
+    requests = tuple(
+        _request(base, catalogue, line, index, event.comment) for index, line in enumerate(lines)
+    )
+    suggestions = None
+    if near:
+        suggestions = Suggestions(
+            repo=base.repo,
+            issue=base.issue,
+            installation_id=base.installation_id,
+            pairs=tuple((miss.typed, miss.suggestion) for miss in near),
+        )
+    if not requests and suggestions is None:
+        return Ignored("no command in the comment")
+    return Accepted(requests, suggestions)
+
+
+def _labeled(
+    event: IssuesLabeledEvent, delivery_id: str, catalogue: Catalogue, received_at: datetime
+) -> Decision:
+    if event.sender.is_bot:
+        return Ignored("label applied by a bot")
+    label = event.label.name if event.label else ""
+    specs = [spec for spec in catalogue.by_trigger_label(label) if spec.runnable]
+    if not specs:
+        return Ignored(f"label {label!r} triggers no command")
+    base = _Base.of(event, delivery_id, received_at)
+    requests = tuple(
+        Request(
+            source=Source.LABEL,
+            command=spec.id,
+            args_text="",
+            command_line=f"/{spec.id}",
+            index=index,
+            **base.fields(),
+        )
+        for index, spec in enumerate(specs)
+    )
+    return Accepted(requests)
+
+
+@dataclass(frozen=True, slots=True)
+class _Base:
+    """The parts of a Request that every command of one delivery shares."""
+
+    actor: str
+    repo: RepoRef
+    issue: int
+    installation_id: int
+    delivery_id: str
+    received_at: datetime
+    issue_labels: frozenset[str]
+
+    @classmethod
+    def of(cls, event: IssueEvent, delivery_id: str, received_at: datetime) -> _Base:
+        return cls(
+            actor=event.sender.login,
+            repo=RepoRef.parse(event.repository.full_name),
+            issue=event.issue.number,
+            installation_id=event.installation.id,
+            delivery_id=delivery_id,
+            received_at=received_at,
+            issue_labels=frozenset(label.name for label in event.issue.labels),
+        )
+
+    def fields(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+def _request(
+    base: _Base, catalogue: Catalogue, line: CommandLine, index: int, comment: Comment
+) -> Request:
+    spec = catalogue.get(line.name)
+    assert spec is not None  # the grammar only returns names the catalogue knows
+    return Request(
+        source=Source.COMMENT,
+        command=spec.id,
+        args_text=line.args_text,
+        command_line=line.line,
+        actor_association=comment.author_association,
+        comment_id=comment.id,
+        index=index,
+        **base.fields(),
+    )

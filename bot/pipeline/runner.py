@@ -1,0 +1,177 @@
+"""The pipeline: the only way to a command handler (invariant 1).
+
+    acknowledge -> status comment -> pre-hooks (permission, arguments) -> handler
+    -> state update -> post-hooks -> report
+
+Every run, whatever its end, leaves its record in state and on its issue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.commands.catalogue import Catalogue, CommandSpec
+from bot.commands.context import CommandContext, Handler, Outcome, PastRun
+from bot.domain import HookResult, Permission, Request, Run, RunStatus, Verdict
+from bot.github import InstallationClient
+from bot.pipeline.hooks import check_permission, validate_arguments
+from bot.pipeline.permissions import PermissionResolver
+from bot.report import Reporter
+from bot.report.labels import check_transition
+from bot.state import (
+    BotState,
+    RunRecord,
+    StateUpdate,
+    Store,
+    command_data_key,
+    with_command_data,
+    with_run,
+)
+
+log = logging.getLogger(__name__)
+
+
+def run_id_for(request: Request) -> str:
+    """Deterministic: the same delivery and command position always give the same run id."""
+    digest = hashlib.sha256(f"{request.delivery_id}:{request.index}".encode()).hexdigest()
+    return digest[:16]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        catalogue: Catalogue,
+        handlers: Mapping[str, Handler],
+        store: Store,
+        reporter: Reporter,
+        permissions: PermissionResolver,
+        clock: Callable[[], datetime] = utc_now,
+    ):
+        self.catalogue = catalogue
+        self._handlers = handlers
+        self._store = store
+        self._reporter = reporter
+        self._permissions = permissions
+        self._clock = clock
+
+    async def run(self, request: Request, gh: InstallationClient) -> Run:
+        spec = self.catalogue.get(request.command)
+        if spec is None or spec.handler is None or spec.handler not in self._handlers:
+            raise LookupError(f"no runnable command {request.command!r}; intake must not ask")
+        run = Run(id=run_id_for(request), request=request)
+        await self._reporter.acknowledge(gh, request)
+        self._move(run, RunStatus.RUNNING)
+        run.started_at = self._clock()
+        await self._reporter.start(gh, run, request.issue_labels)
+        save: dict[str, Any] | None = None
+        try:
+            save = await self._execute(run, spec, gh)
+        except Exception as error:  # the run ends visibly, whatever went wrong
+            log.exception("run %s of /%s failed", run.id, spec.id)
+            run.error = f"{type(error).__name__}: {error}"
+            self._move(run, RunStatus.FAILED)
+        run.finished_at = self._clock()
+        await self._store.update(self._state_update(run, save))
+        await self._reporter.finish(gh, run)
+        return run
+
+    async def _execute(
+        self, run: Run, spec: CommandSpec, gh: InstallationClient
+    ) -> dict[str, Any] | None:
+        """Pre-hooks, then the handler. Returns what the handler asked to keep."""
+        request = run.request
+        started = time.perf_counter()
+        permission = await self._permissions.resolve(gh, request)
+        permission_result = check_permission(spec, request.actor, permission)
+        run.hooks.append(_timed(permission_result, started))
+        if permission_result.verdict is not Verdict.PASS:
+            run.summary = permission_result.reason
+            self._move(run, RunStatus.REFUSED)
+            return None
+        started = time.perf_counter()
+        bound = validate_arguments(spec, request)
+        run.hooks.append(_timed(bound.result, started))
+        if bound.result.verdict is not Verdict.PASS:
+            run.summary = _usage_reply(bound.result.reason, bound.usage)
+            self._move(run, RunStatus.BLOCKED)
+            return None
+        context = await self._context(request, spec, bound.params, gh, permission)
+        try:
+            outcome: Outcome = await asyncio.wait_for(
+                self._handlers[spec.handler or ""](context), timeout=spec.timeout_s
+            )
+        except TimeoutError:
+            run.error = f"`/{spec.id}` did not finish within {spec.timeout_s:g} s"
+            self._move(run, RunStatus.FAILED)
+            return None
+        run.summary = outcome.markdown
+        self._move(run, RunStatus.SUCCEEDED)
+        return outcome.save
+
+    async def _context(
+        self,
+        request: Request,
+        spec: CommandSpec,
+        params: Mapping[str, Any],
+        gh: InstallationClient,
+        permission: Permission,
+    ) -> CommandContext:
+        state = await self._store.read()
+        repo = request.repo.full_name
+        past = tuple(
+            PastRun(r.run_id, r.command, r.status, r.issue, r.finished_at)
+            for r in state.runs
+            if r.repo == repo
+        )
+        return CommandContext(
+            request=request,
+            spec=spec,
+            params=params,
+            github=gh,
+            catalogue=self.catalogue,
+            actor_permission=permission,
+            now=self._clock(),
+            saved=state.command_data.get(command_data_key(spec.id, repo)),
+            past_runs=past,
+            status_labels=self._reporter.labels.all(),
+        )
+
+    @staticmethod
+    def _state_update(run: Run, save: dict[str, Any] | None) -> StateUpdate:
+        record = RunRecord.of(run)
+        key = command_data_key(run.request.command, run.request.repo.full_name)
+
+        def update(state: BotState) -> BotState:
+            state = with_run(state, record)
+            if save is not None:
+                state = with_command_data(state, key, save)
+            return state
+
+        return update
+
+    @staticmethod
+    def _move(run: Run, status: RunStatus) -> None:
+        check_transition(run.status, status)
+        run.status = status
+
+
+def _timed(result: HookResult, started: float) -> HookResult:
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    return HookResult(result.name, result.verdict, result.reason, elapsed_ms)
+
+
+def _usage_reply(reason: str, usage: str) -> str:
+    if not usage:
+        return reason
+    return f"{reason}\n\nUsage:\n\n```\n{usage}\n```"

@@ -1,0 +1,73 @@
+"""Records runs on their issue: the status comment, reactions and the status label."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from bot.config import StatusLabels
+from bot.domain import RepoRef, Request, Run, RunStatus
+from bot.github import InstallationClient
+from bot.github import issues as gh_issues
+from bot.report import render
+from bot.report.labels import label_change
+
+
+class Reporter:
+    def __init__(self, labels: StatusLabels):
+        self.labels = labels
+
+    async def acknowledge(self, gh: InstallationClient, request: Request) -> None:
+        """👀 on the comment that asked (or on the issue, for entries without a comment)."""
+        await self._react(gh, request, render.ACKNOWLEDGE_REACTION)
+
+    async def start(
+        self, gh: InstallationClient, run: Run, present_labels: Collection[str]
+    ) -> None:
+        """Post the run's one status comment and move the issue's label to its status."""
+        request = run.request
+        run.status_comment_id = await gh_issues.create_comment(
+            gh, request.repo, request.issue, render.status_comment(run)
+        )
+        await self._move_label(gh, request, present_labels, run.status)
+
+    async def finish(self, gh: InstallationClient, run: Run) -> None:
+        """Edit the status comment into the result, react, and move the label."""
+        request = run.request
+        body = render.status_comment(run)
+        if run.status_comment_id is None:
+            run.status_comment_id = await gh_issues.create_comment(
+                gh, request.repo, request.issue, body
+            )
+        else:
+            await gh_issues.edit_comment(gh, request.repo, run.status_comment_id, body)
+        await self._react(gh, request, render.FINAL_REACTIONS[run.status])
+        # The issue carries the running label this run put there, and nothing else of ours.
+        await self._move_label(gh, request, [self.labels.running], run.status)
+
+    async def suggest(
+        self,
+        gh: InstallationClient,
+        repo: RepoRef,
+        issue: int,
+        suggestions: list[tuple[str, str]],
+    ) -> None:
+        await gh_issues.create_comment(gh, repo, issue, render.did_you_mean(suggestions))
+
+    async def _react(self, gh: InstallationClient, request: Request, content: str) -> None:
+        if request.comment_id is not None:
+            await gh_issues.react_to_comment(gh, request.repo, request.comment_id, content)
+        else:
+            await gh_issues.react_to_issue(gh, request.repo, request.issue, content)
+
+    async def _move_label(
+        self,
+        gh: InstallationClient,
+        request: Request,
+        present: Collection[str],
+        status: RunStatus,
+    ) -> None:
+        change = label_change(present, status, self.labels)
+        if change.add:
+            await gh_issues.add_labels(gh, request.repo, request.issue, list(change.add))
+        for name in change.remove:
+            await gh_issues.remove_label(gh, request.repo, request.issue, name)

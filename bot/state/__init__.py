@@ -1,0 +1,17 @@
+"""State: the versioned schema and the stores that keep it (file now, Gist later)."""
+
+from bot.state.file import FileStore
+from bot.state.schema import BotState, RunRecord, command_data_key, with_command_data, with_run
+from bot.state.store import StateError, StateUpdate, Store
+
+__all__ = [
+    "BotState",
+    "FileStore",
+    "RunRecord",
+    "StateError",
+    "StateUpdate",
+    "Store",
+    "command_data_key",
+    "with_command_data",
+    "with_run",
+]

@@ -1,0 +1,71 @@
+"""The embedded default store: one JSON file under DATA_DIR, written atomically.
+
+A write goes to a temporary file in the same folder, is fsynced, then renamed over the
+old file and the folder fsynced: a crash leaves either the old state or the new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bot.state.schema import BotState
+from bot.state.store import StateError, StateUpdate
+
+
+class FileStore:
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = asyncio.Lock()
+
+    async def read(self) -> BotState:
+        state, _version = await asyncio.to_thread(self._load)
+        return state
+
+    async def update(self, fn: StateUpdate) -> int:
+        # One writer at a time: each update sees the result of the one before.
+        async with self._lock:
+            state, version = await asyncio.to_thread(self._load)
+            new_state = fn(state.model_copy(deep=True))
+            await asyncio.to_thread(self._save, new_state, version + 1)
+            return version + 1
+
+    def _load(self) -> tuple[BotState, int]:
+        try:
+            raw = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return BotState(), 0
+        except OSError as error:
+            raise StateError(f"cannot read state file {self.path}: {error.strerror}") from None
+        try:
+            document = json.loads(raw)
+            return BotState.model_validate(document["state"]), int(document["version"])
+        except (ValueError, KeyError, TypeError, ValidationError) as error:
+            raise StateError(
+                f"state file {self.path} is not valid ({type(error).__name__}: {error}); "
+                "restore it from a backup or move it aside to start fresh"
+            ) from None
+
+    def _save(self, state: BotState, version: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        document = {"version": version, "state": state.model_dump(mode="json")}
+        fd, temp_name = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as temp:
+                json.dump(document, temp, separators=(",", ":"))
+                temp.flush()
+                os.fsync(temp.fileno())
+            os.replace(temp_name, self.path)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        directory = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
