@@ -12,12 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
 from bot.config import Settings
-from bot.testing import GitHubEmulator
+from bot.testing import GitHubEmulator, generate_key_pair
 
 APP_ID = 1
 APP_SLUG = "issue-queue-bot"
@@ -66,21 +64,6 @@ class SandboxInfo:
         (data_dir / SANDBOX_FILE).unlink(missing_ok=True)
 
 
-def _new_key() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
-
-
 def seed_demo_world(emulator: GitHubEmulator, now: datetime) -> None:
     emulator.add_installation(INSTALLATION_ID, "demo")
     emulator.add_repo(INSTALLATION_ID, REPO)
@@ -101,16 +84,16 @@ def seed_demo_world(emulator: GitHubEmulator, now: datetime) -> None:
 
 def make_emulator(settings: Settings) -> tuple[GitHubEmulator, Settings]:
     """A seeded emulator, and the settings that point the bot at it."""
-    private_pem, public_pem = _new_key()
+    keys = generate_key_pair()
     secret = secrets.token_hex(16)
     emulator = GitHubEmulator(
-        app_id=APP_ID, app_slug=APP_SLUG, public_key_pem=public_pem, webhook_secret=secret
+        app_id=APP_ID, app_slug=APP_SLUG, public_key_pem=keys.public_pem, webhook_secret=secret
     )
     seed_demo_world(emulator, datetime.now(UTC))
     bot_settings = settings.model_copy(
         update={
             "app_id": APP_ID,
-            "private_key": SecretStr(private_pem),
+            "private_key": SecretStr(keys.private_pem),
             "webhook_secret": SecretStr(secret),
         }
     )

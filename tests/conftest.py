@@ -1,0 +1,86 @@
+"""The end-to-end harness: the real bot and the GitHub emulator, each on a loopback port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.app import Bot, build_bot, start_http
+from bot.config import Settings, load_settings
+from bot.sandbox import APP_ID, APP_SLUG, REPO, seed_demo_world
+from bot.state import BotState
+from bot.testing import Delivery, GitHubEmulator, KeyPair, generate_key_pair
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def app_keys() -> KeyPair:
+    return generate_key_pair()
+
+
+@dataclass
+class Harness:
+    emulator: GitHubEmulator
+    bot: Bot
+    bot_url: str
+    settings: Settings
+
+    @property
+    def webhook_url(self) -> str:
+        return self.bot_url + self.settings.webhook_path
+
+    async def settle(self) -> None:
+        """Wait until the bot and the emulator are both idle (deliveries and runs)."""
+        while True:
+            await self.emulator.settle()
+            await self.bot.intake.drain()
+            if self.bot.intake.in_flight == 0:
+                await self.emulator.settle()
+                if self.bot.intake.in_flight == 0:
+                    return
+
+    async def comment(self, user: str, body: str, *, issue: int = 1) -> Delivery:
+        delivery = await self.emulator.comment(REPO, issue, user, body)
+        await self.settle()
+        return delivery
+
+    async def state(self) -> BotState:
+        return await self.bot.store.read()
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, app_keys: KeyPair) -> AsyncIterator[Harness]:
+    secret = "test-webhook-secret"
+    emulator = GitHubEmulator(
+        app_id=APP_ID,
+        app_slug=APP_SLUG,
+        public_key_pem=app_keys.public_pem,
+        webhook_secret=secret,
+    )
+    seed_demo_world(emulator, datetime.now(UTC))
+    emulator.set_role(REPO, "visitor", "read")
+    api_url = await emulator.start()
+    settings = load_settings(
+        app_id=APP_ID,
+        private_key=app_keys.private_pem,
+        webhook_secret=secret,
+        github_api_url=api_url,
+        data_dir=tmp_path / "data",
+        claude_dir=PROJECT / ".claude",
+    )
+    async with aiohttp.ClientSession() as session:
+        bot = build_bot(settings, session)
+        runner, bot_url = await start_http(bot.web_app, "127.0.0.1", 0)
+        emulator.webhook_url = bot_url + settings.webhook_path
+        try:
+            yield Harness(emulator, bot, bot_url, settings)
+        finally:
+            await emulator.settle()
+            await runner.cleanup()
+            await emulator.stop()
