@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,6 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.commands.catalogue import Catalogue, load_catalogue
+from bot.commands.context import Handler
 from bot.commands.handlers import HANDLERS
 from bot.config import ConfigError, Settings, StateBackend
 from bot.github import AppAuth, GitHub
@@ -44,8 +45,8 @@ class Bot:
     web_app: web.Application
 
 
-def load_commands(settings: Settings) -> Catalogue:
-    catalogue = load_catalogue(settings.claude_dir / "commands", known_handlers=HANDLERS)
+def load_commands(settings: Settings, handlers: Mapping[str, Handler] = HANDLERS) -> Catalogue:
+    catalogue = load_catalogue(settings.claude_dir / "commands", known_handlers=handlers)
     for problem in catalogue.problems:
         log.warning("command not loaded: %s", problem)
     return catalogue
@@ -62,10 +63,12 @@ def build_bot(
     session: aiohttp.ClientSession,
     *,
     clock: Callable[[], datetime] = utc_now,
+    handlers: Mapping[str, Handler] = HANDLERS,
 ) -> Bot:
+    """The bot, wired; `handlers` lets a test or an embedding program bring its own."""
     if settings.app_id is None or settings.webhook_secret is None:
         raise ConfigError("APP_ID: not set (run `bot serve` without credentials for sandbox)")
-    catalogue = load_commands(settings)
+    catalogue = load_commands(settings, handlers)
     auth = AppAuth(settings.app_id, settings.private_key_pem())
     github = GitHub(session, auth, base_url=settings.github_api_url)
     store = make_store(settings)
@@ -73,7 +76,7 @@ def build_bot(
     metrics = Metrics()
     pipeline = Pipeline(
         catalogue=catalogue,
-        handlers=HANDLERS,
+        handlers=handlers,
         store=store,
         reporter=reporter,
         permissions=PermissionResolver(settings.permission_cache_seconds),

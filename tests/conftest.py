@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,8 @@ import aiohttp
 import pytest
 
 from bot.app import Bot, build_bot, start_http
+from bot.commands.context import Handler
+from bot.commands.handlers import HANDLERS
 from bot.config import Settings, load_settings
 from bot.sandbox import APP_ID, APP_SLUG, REPO, seed_demo_world
 from bot.state import BotState
@@ -54,13 +57,20 @@ class Harness:
         return await self.bot.store.read()
 
 
-@pytest.fixture
-async def harness(tmp_path: Path, app_keys: KeyPair) -> AsyncIterator[Harness]:
+@contextlib.asynccontextmanager
+async def running(
+    data_dir: Path,
+    keys: KeyPair,
+    *,
+    claude_dir: Path = PROJECT / ".claude",
+    handlers: Mapping[str, Handler] = HANDLERS,
+) -> AsyncIterator[Harness]:
+    """The emulator (demo world) and the bot, both serving on loopback ports."""
     secret = "test-webhook-secret"
     emulator = GitHubEmulator(
         app_id=APP_ID,
         app_slug=APP_SLUG,
-        public_key_pem=app_keys.public_pem,
+        public_key_pem=keys.public_pem,
         webhook_secret=secret,
     )
     seed_demo_world(emulator, datetime.now(UTC))
@@ -68,14 +78,14 @@ async def harness(tmp_path: Path, app_keys: KeyPair) -> AsyncIterator[Harness]:
     api_url = await emulator.start()
     settings = load_settings(
         app_id=APP_ID,
-        private_key=app_keys.private_pem,
+        private_key=keys.private_pem,
         webhook_secret=secret,
         github_api_url=api_url,
-        data_dir=tmp_path / "data",
-        claude_dir=PROJECT / ".claude",
+        data_dir=data_dir,
+        claude_dir=claude_dir,
     )
     async with aiohttp.ClientSession() as session:
-        bot = build_bot(settings, session)
+        bot = build_bot(settings, session, handlers=handlers)
         runner, bot_url = await start_http(bot.web_app, "127.0.0.1", 0)
         emulator.webhook_url = bot_url + settings.webhook_path
         try:
@@ -84,3 +94,11 @@ async def harness(tmp_path: Path, app_keys: KeyPair) -> AsyncIterator[Harness]:
             await emulator.settle()
             await runner.cleanup()
             await emulator.stop()
+    # Every request the bot made was one GitHub would accept.
+    assert emulator.violations == []
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, app_keys: KeyPair) -> AsyncIterator[Harness]:
+    async with running(tmp_path / "data", app_keys) as harness:
+        yield harness

@@ -1,0 +1,61 @@
+"""A command that breaks or hangs still ends visibly: comment, 😕, label, audit record."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from bot.commands.context import CommandContext, Outcome
+from bot.domain import RunStatus
+from bot.sandbox import MAINTAINER, REPO
+from bot.testing import KeyPair
+from tests.conftest import running
+from tests.e2e.test_commands import BOT, bot_comments, reactions_on
+
+
+async def explode(ctx: CommandContext) -> Outcome:
+    raise RuntimeError("the report service is down")
+
+
+async def hang(ctx: CommandContext) -> Outcome:
+    await asyncio.sleep(30)
+    return Outcome(markdown="never")
+
+
+def commands_dir(tmp_path: Path) -> Path:
+    commands = tmp_path / "claude" / "commands"
+    commands.mkdir(parents=True)
+    (commands / "explode.md").write_text("---\nhandler: explode\npermission: read\n---\nBoom.\n")
+    (commands / "hang.md").write_text(
+        "---\nhandler: hang\npermission: read\ntimeout: 0.2\n---\nWait.\n"
+    )
+    return commands.parent
+
+
+async def test_a_failing_handler_ends_as_failed(tmp_path: Path, app_keys: KeyPair) -> None:
+    handlers = {"explode": explode, "hang": hang}
+    async with running(
+        tmp_path / "data", app_keys, claude_dir=commands_dir(tmp_path), handlers=handlers
+    ) as harness:
+        await harness.comment(MAINTAINER, "/explode")
+        await harness.comment(MAINTAINER, "/hang", issue=2)
+
+        (exploded,) = bot_comments(harness.emulator.issue_view(REPO, 1))
+        assert "❌ `/explode` failed" in exploded
+        assert "RuntimeError: the report service is down" in exploded
+        assert reactions_on(harness.emulator.issue_view(REPO, 1), "/explode") == [
+            ("eyes", BOT),
+            ("confused", BOT),
+        ]
+        assert "bot:failed" in harness.emulator.issue_view(REPO, 1).labels
+
+        (hung,) = bot_comments(harness.emulator.issue_view(REPO, 2))
+        assert "❌ `/hang` failed" in hung
+        assert "did not finish within 0.2 s" in hung
+
+        runs = (await harness.state()).runs
+        assert [(r.command, r.status) for r in runs] == [
+            ("explode", RunStatus.FAILED),
+            ("hang", RunStatus.FAILED),
+        ]
+        assert "RuntimeError" in runs[0].error
