@@ -9,7 +9,7 @@ anything a bot wrote, this one included.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -92,7 +92,7 @@ def _comment(
             if (spec := catalogue.get(line.name)) is not None and spec.rerun_on_edit
         )
         near = ()
-    base = _Base.of(event, delivery_id, received_at)
+    base = _base(event, Source.COMMENT, delivery_id, received_at)
     requests = tuple(
         _request(base, catalogue, line, index, event.comment) for index, line in enumerate(lines)
     )
@@ -118,61 +118,42 @@ def _labeled(
     specs = [spec for spec in catalogue.by_trigger_label(label) if spec.runnable]
     if not specs:
         return Ignored(f"label {label!r} triggers no command")
-    base = _Base.of(event, delivery_id, received_at)
+    base = _base(event, Source.LABEL, delivery_id, received_at)
     requests = tuple(
-        Request(
-            source=Source.LABEL,
-            command=spec.id,
-            args_text="",
-            command_line=f"/{spec.id}",
-            index=index,
-            **base.fields(),
-        )
+        replace(base, command=spec.id, command_line=f"/{spec.id}", index=index)
         for index, spec in enumerate(specs)
     )
     return Accepted(requests)
 
 
-@dataclass(frozen=True, slots=True)
-class _Base:
-    """The parts of a Request that every command of one delivery shares."""
-
-    actor: str
-    repo: RepoRef
-    issue: int
-    installation_id: int
-    delivery_id: str
-    received_at: datetime
-    issue_labels: frozenset[str]
-
-    @classmethod
-    def of(cls, event: IssueEvent, delivery_id: str, received_at: datetime) -> _Base:
-        return cls(
-            actor=event.sender.login,
-            repo=RepoRef.parse(event.repository.full_name),
-            issue=event.issue.number,
-            installation_id=event.installation.id,
-            delivery_id=delivery_id,
-            received_at=received_at,
-            issue_labels=frozenset(label.name for label in event.issue.labels),
-        )
-
-    def fields(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+def _base(event: IssueEvent, source: Source, delivery_id: str, received_at: datetime) -> Request:
+    """What every command of one delivery shares; each command fills in its own part."""
+    return Request(
+        source=source,
+        command="",
+        args_text="",
+        command_line="",
+        actor=event.sender.login,
+        repo=RepoRef.parse(event.repository.full_name),
+        issue=event.issue.number,
+        installation_id=event.installation.id,
+        delivery_id=delivery_id,
+        received_at=received_at,
+        issue_labels=frozenset(label.name for label in event.issue.labels),
+    )
 
 
 def _request(
-    base: _Base, catalogue: Catalogue, line: CommandLine, index: int, comment: Comment
+    base: Request, catalogue: Catalogue, line: CommandLine, index: int, comment: Comment
 ) -> Request:
     spec = catalogue.get(line.name)
     assert spec is not None  # the grammar only returns names the catalogue knows
-    return Request(
-        source=Source.COMMENT,
+    return replace(
+        base,
         command=spec.id,
         args_text=line.args_text,
         command_line=line.line,
         actor_association=comment.author_association,
         comment_id=comment.id,
         index=index,
-        **base.fields(),
     )
