@@ -148,12 +148,15 @@ def _request(
 ) -> Request:
     spec = catalogue.get(line.name)
     assert spec is not None  # the grammar only returns names the catalogue knows
+    # The association describes the comment's author; on an edit by someone else it says
+    # nothing about the editor, who is the actor.
+    authored = comment.user.login == base.actor
     return replace(
         base,
         command=spec.id,
         args_text=line.args_text,
         command_line=line.line,
-        actor_association=comment.author_association,
+        actor_association=comment.author_association if authored else None,
         comment_id=comment.id,
         index=index,
     )

@@ -47,8 +47,14 @@ def check_transition(current: RunStatus | None, new: RunStatus) -> None:
 
 
 def label_change(present: Collection[str], new: RunStatus, labels: StatusLabels) -> LabelChange:
-    """What to add and remove so that the issue shows `new` and no other status label."""
-    target = labels.for_status(new)
-    stale = tuple(sorted(name for name in present if name in labels.all() and name != target))
-    add = () if target in present else (target,)
-    return LabelChange(add=add, remove=stale)
+    """What to add and remove so that the issue shows `new` and no other status label.
+
+    GitHub's label names are case-insensitive, so `Bot:Running` is the running label too.
+    """
+    target = labels.for_status(new).casefold()
+    ours = {name.casefold() for name in labels.all()}
+    stale = tuple(
+        sorted(name for name in present if name.casefold() in ours and name.casefold() != target)
+    )
+    has_target = any(name.casefold() == target for name in present)
+    return LabelChange(add=() if has_target else (labels.for_status(new),), remove=stale)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from bot.domain import Run, RunStatus, Verdict
+from bot.markdown import table_cell
 
 MARKER_PREFIX = "<!-- issue-queue-bot:run:"
 _MARKER = re.compile(r"<!-- issue-queue-bot:run:([A-Za-z0-9_.-]+) -->")
@@ -69,7 +70,7 @@ def _details(run: Run) -> str:
     if run.hooks:
         lines.extend(["| hook | verdict | time | reason |", "| --- | --- | --- | --- |"])
         for hook in run.hooks:
-            reason = _table_cell(hook.reason) if hook.verdict is not Verdict.PASS else ""
+            reason = table_cell(hook.reason) if hook.verdict is not Verdict.PASS else ""
             lines.append(
                 f"| `{hook.name}` | {hook.verdict} | {hook.duration_ms:.1f} ms | {reason} |"
             )
@@ -77,10 +78,6 @@ def _details(run: Run) -> str:
         lines.append("No hooks have run yet.")
     lines.extend(["", "</details>"])
     return "\n".join(lines)
-
-
-def _table_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def did_you_mean(suggestions: list[tuple[str, str]]) -> str:

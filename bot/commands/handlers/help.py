@@ -6,6 +6,7 @@ from bot.commands.catalogue import Catalogue, CommandSpec
 from bot.commands.context import CommandContext, Outcome
 from bot.commands.grammar import scan
 from bot.domain import Permission
+from bot.markdown import table_cell
 
 
 def command_line(spec: CommandSpec) -> str:
@@ -32,7 +33,7 @@ def details(spec: CommandSpec, permission: Permission) -> str:
                 "required" if p.required else f"`{p.default}`" if p.default is not None else ""
             )
             kind = p.type + (f" ({', '.join(p.choices)})" if p.choices else "")
-            lines.append(f"| `{p.name}` | {kind} | {default} | {p.description} |")
+            lines.append(f"| `{p.name}` | {kind} | {default} | {table_cell(p.description)} |")
         lines.append("")
     lines.append(f"Needs `{spec.permission}` permission on the repository.")
     if not permission.allows(spec.permission):

@@ -1,0 +1,8 @@
+"""Markdown helpers shared by everything that writes comments. A leaf module."""
+
+from __future__ import annotations
+
+
+def table_cell(text: str) -> str:
+    """`text` as one cell of a Markdown table: no line break or `|` may end the cell."""
+    return " ".join(text.splitlines()).replace("|", "\\|")
