@@ -7,12 +7,13 @@ GitHub emulator (see `Settings.sandbox`).
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from bot.domain import RunStatus
 
@@ -122,6 +123,13 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error)) from None
+    except SettingsError as error:
+        # A nested setting given whole (LABELS=x) must be JSON; say which one was not.
+        field = re.search(r'field "([^"]+)"', str(error))
+        name = field.group(1).upper() if field else "a setting"
+        raise ConfigError(
+            f"{name}: not valid JSON; set it as JSON or one part at a time ({name}__RUNNING=...)"
+        ) from None
 
 
 def describe_validation_error(error: ValidationError) -> str:

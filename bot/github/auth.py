@@ -56,7 +56,7 @@ class AppAuth:
     def jwt(self) -> str:
         now = self._clock()
         if self._jwt is None or now >= self._jwt[1]:
-            # Re-sign well before exp; signing RS256 costs about a millisecond.
+            # Re-sign well before exp; reuse meanwhile (loading the key and signing cost ms).
             self._jwt = (app_jwt(self.app_id, self._private_key_pem, now), now + 5 * 60)
         return self._jwt[0]
 

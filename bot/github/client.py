@@ -2,7 +2,8 @@
 
 Each installation gets its own gidgethub `GitHubAPI` with its own ETag cache: gidgethub
 keys its cache by URL alone, so a shared cache would serve one installation's response to
-another. Calls are counted by method and URL template, the figure behind "calls per command".
+another. Calls are counted by method and URL template, the figure behind "calls per command"
+(a paginated listing counts once, however many pages it reads).
 """
 
 from __future__ import annotations

@@ -37,21 +37,31 @@ class FileStore:
 
     def _load(self) -> tuple[BotState, int]:
         try:
-            raw = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return BotState(), 0
         except OSError as error:
             raise StateError(f"cannot read state file {self.path}: {error.strerror}") from None
         try:
-            document = json.loads(raw)
+            document = json.loads(raw.decode("utf-8"))
             return BotState.model_validate(document["state"]), int(document["version"])
-        except (ValueError, KeyError, TypeError, ValidationError) as error:
+        except (ValueError, KeyError, TypeError) as error:
+            # ValueError covers bad UTF-8, bad JSON and a schema mismatch (pydantic's error).
             raise StateError(
-                f"state file {self.path} is not valid ({type(error).__name__}: {error}); "
+                f"state file {self.path} is not valid ({_first_line(error)}); "
                 "restore it from a backup or move it aside to start fresh"
             ) from None
 
     def _save(self, state: BotState, version: int) -> None:
+        try:
+            self._write(state, version)
+        except OSError as error:
+            raise StateError(
+                f"cannot write state file {self.path}: {error.strerror or error}; "
+                "check the disk and the permissions of DATA_DIR"
+            ) from None
+
+    def _write(self, state: BotState, version: int) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         document = {"version": version, "state": state.model_dump(mode="json")}
         fd, temp_name = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".tmp")
@@ -69,3 +79,11 @@ class FileStore:
             os.fsync(directory)
         finally:
             os.close(directory)
+
+
+def _first_line(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return f"{where}: {first['msg']}"
+    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
