@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from bot.domain import Run, RunStatus, Verdict
-from bot.markdown import table_cell
+from bot.markdown import count, table_cell
 
 MARKER_PREFIX = "<!-- issue-queue-bot:run:"
 _MARKER = re.compile(r"<!-- issue-queue-bot:run:([A-Za-z0-9_.-]+) -->")
@@ -63,7 +63,8 @@ def _details(run: Run) -> str:
     duration = f" · {run.duration_ms:.0f} ms" if run.duration_ms is not None else ""
     lines = [
         "<details><summary>"
-        f"Run <code>{run.id}</code> · {run.request.source} · {len(run.hooks)} hooks{duration}"
+        f"Run <code>{run.id}</code> · {run.request.source} · {count(len(run.hooks), 'hook')}"
+        f"{duration}"
         "</summary>",
         "",
     ]

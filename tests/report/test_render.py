@@ -170,12 +170,12 @@ def test_the_comment_ends_with_one_newline() -> None:
 # --- Details -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("count", [0, 1, 3])
-def test_details_show_the_hook_count_and_source(count: int) -> None:
+@pytest.mark.parametrize(("count", "words"), [(0, "0 hooks"), (1, "1 hook"), (3, "3 hooks")])
+def test_details_show_the_hook_count_and_source(count: int, words: str) -> None:
     hooks = [HookResult(f"hook-{i}", Verdict.PASS, duration_ms=1.25) for i in range(count)]
     comment = status_comment(make_run(RunStatus.RUNNING, hooks=hooks, source=Source.LABEL))
     summary = next(line for line in comment.splitlines() if line.startswith("<details>"))
-    assert f"Run <code>0123456789abcdef</code> · label · {count} hooks" in summary
+    assert f"Run <code>0123456789abcdef</code> · label · {words}</summary>" in summary
     if count:
         assert len(hook_rows(comment)) == count
         assert "No hooks have run yet." not in comment

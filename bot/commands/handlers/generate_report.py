@@ -15,6 +15,7 @@ from typing import Any
 from bot.commands.catalogue import parse_since
 from bot.commands.context import CommandContext, Outcome, PastRun
 from bot.github import issues as gh_issues
+from bot.markdown import count
 
 OLDEST_SHOWN = 5
 LABELS_SHOWN = 15
@@ -133,8 +134,8 @@ def render(
     if summary.oldest_open:
         lines += ["", "Oldest open issues:"]
         for number, title, created in summary.oldest_open:
-            age = (now - created).days
-            lines.append(f"- #{number} {title} (opened {created:%Y-%m-%d}, {age} days ago)")
+            age = count((now - created).days, "day")
+            lines.append(f"- #{number} {title} (opened {created:%Y-%m-%d}, {age} ago)")
     lines += ["", f"Bot runs on this repository: {runs_line(past_runs)}"]
     return "\n".join(lines)
 
