@@ -96,7 +96,6 @@ def build_bot(
         webhook_path=settings.webhook_path,
         max_payload_bytes=settings.max_payload_bytes,
         metrics=metrics,
-        ready=lambda: True,
     )
 
     async def drain(_: web.Application) -> None:

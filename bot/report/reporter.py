@@ -33,13 +33,10 @@ class Reporter:
     async def finish(self, gh: InstallationClient, run: Run) -> None:
         """Edit the status comment into the result, react, and move the label."""
         request = run.request
-        body = render.status_comment(run)
-        if run.status_comment_id is None:
-            run.status_comment_id = await gh_issues.create_comment(
-                gh, request.repo, request.issue, body
-            )
-        else:
-            await gh_issues.edit_comment(gh, request.repo, run.status_comment_id, body)
+        assert run.status_comment_id is not None, "finish() follows start()"
+        await gh_issues.edit_comment(
+            gh, request.repo, run.status_comment_id, render.status_comment(run)
+        )
         await self._react(gh, request, render.FINAL_REACTIONS[run.status])
         # The issue carries the running label this run put there, and nothing else of ours.
         await self._move_label(gh, request, [self.labels.running], run.status)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -84,7 +83,6 @@ def create_app(
     webhook_path: str,
     max_payload_bytes: int,
     metrics: Metrics,
-    ready: Callable[[], bool],
 ) -> web.Application:
     app = web.Application(client_max_size=max_payload_bytes)
     webhook = WebhookView(intake, webhook_secret, metrics)
@@ -93,9 +91,8 @@ def create_app(
         return web.json_response({"status": "ok", "in_flight": intake.in_flight})
 
     async def readyz(_: web.Request) -> web.Response:
-        if ready():
-            return web.json_response({"status": "ready"})
-        return web.json_response({"status": "starting"}, status=503)
+        # Everything is built before the app serves, so serving means ready.
+        return web.json_response({"status": "ready"})
 
     async def metrics_view(_: web.Request) -> web.Response:
         text = metrics.render({"runs_in_flight": intake.in_flight})
