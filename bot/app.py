@@ -16,18 +16,22 @@ from datetime import datetime
 
 import aiohttp
 from aiohttp import web
+from cachetools import LRUCache
+from gidgethub.aiohttp import GitHubAPI
 
 from bot.commands.catalogue import Catalogue, load_catalogue
 from bot.commands.context import Handler
 from bot.commands.handlers import HANDLERS
 from bot.config import ConfigError, Settings, StateBackend
 from bot.github import AppAuth, GitHub
+from bot.github.client import USER_AGENT
 from bot.intake import Intake
 from bot.metrics import Metrics
 from bot.pipeline import PermissionResolver, Pipeline
 from bot.pipeline.runner import utc_now
 from bot.report import Reporter
 from bot.state import FileStore, Store
+from bot.state.gist import GistStore, find_or_create_gist
 from bot.web import create_app
 
 log = logging.getLogger(__name__)
@@ -52,13 +56,22 @@ def load_commands(settings: Settings, handlers: Mapping[str, Handler] = HANDLERS
     return catalogue
 
 
-def make_store(settings: Settings) -> Store:
-    if settings.state_backend is StateBackend.GIST:
-        raise ConfigError("STATE_BACKEND=gist: the Gist store is not available yet; use file")
-    return FileStore(settings.data_dir / "state.json")
+async def make_store(settings: Settings, session: aiohttp.ClientSession) -> Store:
+    if settings.state_backend is StateBackend.FILE:
+        return FileStore(settings.data_dir / "state.json")
+    if settings.gist_token is None:
+        raise ConfigError("GIST_TOKEN: not set (STATE_BACKEND=gist needs a user token)")
+    token = settings.gist_token.get_secret_value()
+    # Gists take a user token, never the App's: a client of its own, with its own cache.
+    api = GitHubAPI(
+        session, USER_AGENT, cache=LRUCache(maxsize=64), base_url=settings.github_api_url
+    )
+    gist_id = settings.gist_id or await find_or_create_gist(api, token)
+    log.info("state gist: %s", gist_id)
+    return GistStore(api, session, gist_id, token=token)
 
 
-def build_bot(
+async def build_bot(
     settings: Settings,
     session: aiohttp.ClientSession,
     *,
@@ -71,7 +84,7 @@ def build_bot(
     catalogue = load_commands(settings, handlers)
     auth = AppAuth(settings.app_id, settings.private_key_pem())
     github = GitHub(session, auth, base_url=settings.github_api_url)
-    store = make_store(settings)
+    store = await make_store(settings, session)
     reporter = Reporter(settings.labels)
     metrics = Metrics()
     pipeline = Pipeline(

@@ -17,9 +17,9 @@ from typing import Any
 import aiohttp
 
 from bot import logs, sandbox
-from bot.app import build_bot, load_commands, start_http
+from bot.app import build_bot, load_commands, make_store, start_http
 from bot.config import ConfigError, Settings, load_settings
-from bot.state import FileStore, StateError
+from bot.state import BotState, FileStore, StateError
 from bot.testing import GitHubEmulator
 
 
@@ -91,7 +91,7 @@ async def _running(settings: Settings, port: int) -> AsyncIterator[Running]:
             emulator_url = await emulator.start("127.0.0.1", 0)
             stack.push_async_callback(emulator.stop)
             settings = settings.model_copy(update={"github_api_url": emulator_url})
-        bot = build_bot(settings, session)
+        bot = await build_bot(settings, session)
         runner, bot_url = await start_http(bot.web_app, settings.host, port)
         stack.push_async_callback(runner.cleanup)
         if emulator is not None:
@@ -272,6 +272,9 @@ def _config(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _state_show(settings: Settings, _args: argparse.Namespace) -> int:
-    state = asyncio.run(FileStore(settings.data_dir / "state.json").read())
-    print(state.model_dump_json(indent=2))
+    async def read() -> BotState:
+        async with aiohttp.ClientSession() as session:
+            return await (await make_store(settings, session)).read()
+
+    print(asyncio.run(read()).model_dump_json(indent=2))
     return 0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from bot.config import Settings
+from bot.config import Settings, StateBackend
 from bot.testing import GitHubEmulator, generate_key_pair
 
 APP_ID = 1
@@ -92,6 +92,8 @@ def make_emulator(settings: Settings) -> tuple[GitHubEmulator, Settings]:
     seed_demo_world(emulator, datetime.now(UTC))
     bot_settings = settings.model_copy(
         update={
+            # The emulator's world is new at each start; state stays in DATA_DIR.
+            "state_backend": StateBackend.FILE,
             "app_id": APP_ID,
             "private_key": SecretStr(keys.private_pem),
             "webhook_secret": SecretStr(secret),

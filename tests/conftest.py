@@ -85,7 +85,7 @@ async def running(
         claude_dir=claude_dir,
     )
     async with aiohttp.ClientSession() as session:
-        bot = build_bot(settings, session, handlers=handlers)
+        bot = await build_bot(settings, session, handlers=handlers)
         runner, bot_url = await start_http(bot.web_app, "127.0.0.1", 0)
         emulator.webhook_url = bot_url + settings.webhook_path
         try:

@@ -21,6 +21,9 @@ class StateError(Exception):
 class Store(Protocol):
     async def read(self) -> BotState: ...
 
-    async def update(self, fn: StateUpdate) -> int:
-        """Apply `fn` to the current state, make the result durable, return its version."""
+    async def update(self, fn: StateUpdate) -> str:
+        """Apply `fn` to the current state, make the result durable, return its version.
+
+        The version is opaque: a counter for the file store, a revision sha for a gist.
+        """
         ...

@@ -1,4 +1,5 @@
-"""App authentication as GitHub does it: RS256 JWTs for the App, opaque tokens for installations.
+"""Authentication as GitHub does it: RS256 JWTs for the App, opaque tokens for installations
+and users.
 
 The error messages are GitHub's own, so a bot's log reads the same against the emulator.
 """
@@ -29,11 +30,15 @@ EXPIRED = (
     "at which the assertion expires"
 )
 TOO_LONG = "'Expiration time' claim ('exp') is too far in the future"
+# GitHub's token prefixes that stand for a person (classic and fine-grained PATs, OAuth and
+# App user tokens); installation tokens start with `ghs_`.
+USER_TOKEN_PREFIXES = ("ghp_", "github_pat_", "gho_", "ghu_")
 
 
 class AuthKind(StrEnum):
     JWT = "jwt"
     INSTALLATION = "installation"
+    USER = "user"
     NONE = "none"
 
 
@@ -71,7 +76,8 @@ def read_authorization(header: str | None) -> tuple[AuthKind, str]:
     """Which kind of credential a request carries, and the credential itself.
 
     `Bearer` carries either a JWT (three dot-separated parts) or a token; `token` always
-    carries a token. Anything else counts as a token, which then fails as unknown.
+    carries a token, a user's when it has a user prefix (as GitHub's tokens announce what
+    they are). Anything else counts as an installation token, which then fails as unknown.
     """
     if not header:
         return AuthKind.NONE, ""
@@ -79,6 +85,8 @@ def read_authorization(header: str | None) -> tuple[AuthKind, str]:
     value = value.strip()
     if scheme.lower() == "bearer" and value.count(".") == 2:
         return AuthKind.JWT, value
+    if value.startswith(USER_TOKEN_PREFIXES):
+        return AuthKind.USER, value
     return AuthKind.INSTALLATION, value
 
 

@@ -14,11 +14,12 @@ from enum import Enum
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+from bot.testing.gists import Gists
 from bot.testing.openapi import Operation
 from bot.testing.payloads import Payloads
 from bot.testing.ratelimit import Budget
 from bot.testing.render import Json, Renderer
-from bot.testing.world import Comment, Issue, Repo, Token, User, World
+from bot.testing.world import Comment, Issue, Repo, Token, User, UserToken, World
 
 DOCS_URL = "https://docs.github.com/rest"
 MAX_PER_PAGE = 100
@@ -78,6 +79,7 @@ class Context:
     payloads: Payloads
     token_ttl: timedelta
     app_owner: User
+    gists: Gists
 
 
 @dataclass(slots=True)
@@ -93,6 +95,8 @@ class Call:
     raw_path: str
     query: list[tuple[str, str]]
     events: list[Event] = field(default_factory=list)
+    # The person calling with a user token (gist endpoints); None for an installation.
+    user_token: UserToken | None = None
 
     def repo(self) -> Repo:
         """The path's repository, if the caller's token may see it (else 404, as GitHub)."""
@@ -123,6 +127,7 @@ class Auth(Enum):
 
     JWT = "jwt"
     INSTALLATION = "installation"
+    USER = "user"
     ANY = "any"
 
 

@@ -1,7 +1,8 @@
 """The pipeline every GitHub API request goes through, in GitHub's order:
 
-authenticate -> route -> authorize -> rate-limit budget -> validate against the OpenAPI
-description -> handler -> ETag / 304 -> rate-limit headers -> record.
+(latency) -> authenticate -> route -> authorize -> rate-limit budget -> no conditional
+headers on unsafe methods -> validate against the OpenAPI description -> handler ->
+ETag / 304 -> rate-limit headers -> (latency) -> record.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -20,10 +21,11 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from bot.testing.auth import AuthError, AuthKind, read_authorization, verify_app_jwt
 from bot.testing.calls import ApiError, Auth, Call, Context, Event, Reply, not_found
+from bot.testing.faults import Latency
 from bot.testing.handlers import ROUTES
 from bot.testing.openapi import OpenAPI
 from bot.testing.ratelimit import Budget, RateLimits
-from bot.testing.world import Token
+from bot.testing.world import Token, UserToken
 
 _STATIC_HEADERS = {
     "x-github-media-type": "github.v3; format=json",
@@ -32,6 +34,12 @@ _STATIC_HEADERS = {
     "Vary": "Accept, Authorization, Cookie, X-GitHub-OTP",
 }
 _RATE_LIMIT_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+# GitHub refuses these on writes to endpoints that do not support them, which is all of the
+# ones emulated: there is no conditional write (If-Match on `PATCH /gists/{id}` is a 400).
+_CONDITIONAL_HEADERS = ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
+_SAFE_METHODS = ("GET", "HEAD")
+# Request headers left out of the record: credentials never leave the emulator.
+_UNRECORDED_HEADERS = ("authorization", "cookie")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +52,14 @@ class RecordedRequest:
     status: int
     # The request's JSON body; its raw text when it was not JSON; None when empty.
     body: Any
-    auth: str  # "jwt", "installation" or "none"
+    auth: str  # "jwt", "installation", "user" or "none"
     installation_id: int | None
     duration_ms: float
+    # The login behind a user token.
+    user: str | None = None
+    # The request's headers, lower-cased names (repeats joined by ", "), without
+    # Authorization or Cookie: e.g. `"if-match" not in r.headers`.
+    headers: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,8 +70,10 @@ class _Caller:
     kind: AuthKind
     token: Token | None
     budget: Budget
-    # Whose budget and cache entries these are: an installation id, "app" or "anonymous".
+    # Whose budget and cache entries these are: an installation id, "app",
+    # "user:<login>" or "anonymous".
     key: int | str
+    user_token: UserToken | None = None
 
 
 @dataclass(slots=True)
@@ -80,9 +95,11 @@ class Dispatcher:
         app_id: int,
         public_key: PublicKeyTypes,
         rate_limits: RateLimits,
+        latency: Latency,
         on_events: Callable[[list[Event], asyncio.Event], None],
     ) -> None:
         self._ctx = ctx
+        self._latency = latency
         self._openapi = openapi
         self._app_id = app_id
         self._public_key = public_key
@@ -93,6 +110,10 @@ class Dispatcher:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
+        # Half the delay on the way in, half on the way out: a write lands in the world
+        # while its answer is still travelling, as on a real network.
+        delay = self._latency.draw()
+        await _sleep(delay / 2)
         raw = await request.read()
         kind, credential = read_authorization(request.headers.get("Authorization"))
         try:
@@ -103,6 +124,7 @@ class Dispatcher:
         else:
             outcome = self._serve(request, raw, caller)
         response = self._respond(request, outcome, caller)
+        await _sleep(delay / 2)
         self.requests.append(
             RecordedRequest(
                 method=request.method,
@@ -113,6 +135,8 @@ class Dispatcher:
                 auth=kind.value,
                 installation_id=caller.token.installation_id if caller.token else None,
                 duration_ms=(time.perf_counter() - started) * 1000,
+                user=caller.user_token.user.login if caller.user_token else None,
+                headers=_headers_for_record(request.headers),
             )
         )
         if outcome.events:
@@ -139,6 +163,13 @@ class Dispatcher:
                 raise AuthError("Bad credentials")
             installation_id = token.installation_id
             return _Caller(kind, token, self._limits.budget(installation_id), installation_id)
+        if kind is AuthKind.USER:
+            user_token = self._ctx.world.user_tokens.get(credential)
+            if user_token is None:
+                raise AuthError("Bad credentials")
+            login = user_token.user.login.lower()
+            budget = self._limits.user_budget(login)
+            return _Caller(kind, None, budget, f"user:{login}", user_token)
         return _Caller(kind, None, self._limits.budget("anonymous"), "anonymous")
 
     def _serve(self, request: web.Request, raw: bytes, caller: _Caller) -> _Outcome:
@@ -159,6 +190,17 @@ class Dispatcher:
         if route.counted and caller.budget.remaining == 0:
             # Refused for want of budget, which the refusal does not spend.
             return _Outcome(_exhausted(caller).reply(), counted=False)
+        conditional = [h for h in _CONDITIONAL_HEADERS if h in request.headers]
+        if conditional and request.method not in _SAFE_METHODS:
+            self._violate(
+                where, [f"conditional header {h} on an unsafe request" for h in conditional]
+            )
+            raise ApiError(
+                400,
+                "Conditional request headers are not allowed in unsafe requests unless "
+                "supported by the endpoint",
+                docs_url=operation.docs_url,
+            )
         path = self._openapi.check_path(operation, raw_params)
         if path.problems:
             # GitHub answers a malformed path (say a non-numeric issue number) with 404.
@@ -179,6 +221,7 @@ class Dispatcher:
             budget=caller.budget,
             raw_path=request.rel_url.raw_path,
             query=list(request.query.items()),
+            user_token=caller.user_token,
         )
         try:
             reply = route.handler(call)
@@ -200,12 +243,16 @@ class Dispatcher:
 
     def _respond(self, request: web.Request, outcome: _Outcome, caller: _Caller) -> web.Response:
         reply = outcome.reply
-        body = json.dumps(reply.body).encode("utf-8")
+        # `None` is an answer without a body (204 No Content).
+        body = b"" if reply.body is None else json.dumps(reply.body).encode("utf-8")
         headers = {
-            "Content-Type": "application/json; charset=utf-8",
+            **({} if reply.body is None else {"Content-Type": "application/json; charset=utf-8"}),
             **_STATIC_HEADERS,
             **reply.headers,
         }
+        if caller.user_token is not None:
+            # GitHub tells a classic token's holder which scopes it carries.
+            headers["X-OAuth-Scopes"] = ", ".join(sorted(caller.user_token.scopes))
         status = reply.status
         if request.method == "GET" and status == 200:
             etag = _etag(caller.key, body)
@@ -229,11 +276,18 @@ def _authorize(needed: Auth, kind: AuthKind) -> None:
     if needed is Auth.JWT:
         # GitHub reads whatever is presented to an App endpoint as a JWT.
         raise ApiError(401, "A JSON web token could not be decoded")
+    if kind is AuthKind.USER:
+        # The emulator models no person's access to repositories.
+        raise ApiError(403, "Resource not accessible by personal access token")
+    # The App itself (JWT or installation token) on a user's resource, e.g. a gist.
     raise ApiError(403, "Resource not accessible by integration")
 
 
 def _exhausted(caller: _Caller) -> ApiError:
-    who = f"installation ID {caller.key}" if caller.token else str(caller.key)
+    if caller.user_token is not None:
+        who = f"user ID {caller.user_token.user.id}"
+    else:
+        who = f"installation ID {caller.key}" if caller.token else str(caller.key)
     return ApiError(403, f"API rate limit exceeded for {who}.", docs_url=_RATE_LIMIT_DOCS)
 
 
@@ -248,6 +302,22 @@ def _etag_matches(header: str | None, etag: str) -> bool:
         return False
     tags = {tag.strip() for tag in header.split(",")}
     return "*" in tags or etag in tags
+
+
+async def _sleep(seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)
+
+
+def _headers_for_record(headers: Mapping[str, str]) -> dict[str, str]:
+    # aiohttp's headers are a multidict: items() yields a repeated header once per value.
+    recorded: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        if key in _UNRECORDED_HEADERS:
+            continue
+        recorded[key] = f"{recorded[key]}, {value}" if key in recorded else value
+    return recorded
 
 
 def _request_id() -> str:

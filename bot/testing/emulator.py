@@ -17,18 +17,24 @@ label, install) and assert on what the bot did::
         assert github.issue_view("octo-org/app", number).labels == ["bot:succeeded"]
         assert github.violations == []
 
+The bot's state gist is written with a person's token (`add_user_token`); tests then look
+at it (`gist_view`, `gist_history`) and disturb it: `foreign_write` edits it as someone
+else, `on_next_gist_patch` does so between the bot's read and its write, `set_latency`
+slows every answer down.
+
 Where it differs from GitHub (on purpose, for now): every API call needs a credential
-(GitHub lets anyone read public repositories); a JWT on a repository endpoint is answered
-403; token permissions are reported but not enforced; there are no organizations, teams,
-secondary rate limits, gists, deliveries list or fault injection; creating a repository
-label sends no `label` event.
+(GitHub lets anyone read public repositories and gists); a JWT on a repository endpoint
+is answered 403, a user token on one too (people's access to repositories is not
+modelled); token permissions are reported but not enforced; there are no organizations,
+teams, secondary rate limits, deliveries list, gist comments, stars or forks; the only
+injected fault is latency; creating a repository label sends no `label` event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -39,9 +45,12 @@ from bot.testing.auth import load_public_key
 from bot.testing.calls import Context, Event
 from bot.testing.control import ControlApi
 from bot.testing.dispatch import Dispatcher, RecordedRequest
+from bot.testing.faults import Latency
+from bot.testing.gists import DELETE, FileEdit, Gists
 from bot.testing.openapi import load_openapi
 from bot.testing.payloads import Payloads, load_examples
 from bot.testing.ratelimit import RateLimits
+from bot.testing.raw import RawFiles
 from bot.testing.render import Renderer
 from bot.testing.views import IssueView, issue_view
 from bot.testing.webhooks import Delivery, WebhookSender
@@ -49,6 +58,8 @@ from bot.testing.world import Association, User, World
 
 # The App's owner, as `GET /app` and ping deliveries show it.
 APP_OWNER = "octocat"
+# The largest request body served; enough for gists of several files over 1 MB each.
+MAX_REQUEST_BYTES = 100 * 1024 * 1024
 
 
 class GitHubEmulator:
@@ -58,8 +69,9 @@ class GitHubEmulator:
     `token_ttl` is how long installation tokens live (GitHub: one hour).
     `deliver_own_events`: writes the bot makes (comments, labels) produce webhooks too, as
     on GitHub, sent in the background after the API response; `settle()` waits for them.
-    `rate_limit` is each installation's hourly request budget.
-    `world` is the underlying model (plain dataclasses), for looks beyond `issue_view()`.
+    `rate_limit` is each installation's hourly request budget (a person's is 5000).
+    `world` and `gists` are the underlying model (plain dataclasses), for looks beyond
+    `issue_view()` and `gist_view()`.
     """
 
     def __init__(
@@ -89,19 +101,27 @@ class GitHubEmulator:
         )
         self._payloads = Payloads(self._render, examples)
         self._limits = RateLimits(rate_limit)
+        self._latency = Latency()
+        self.gists = Gists()
         self._hook_id = secrets.randbelow(10**9)
         self._sender = WebhookSender(secret=webhook_secret, hook_id=self._hook_id, app_id=app_id)
         self._app_owner = self.world.user(APP_OWNER)
         self._dispatcher = Dispatcher(
-            Context(self.world, self._render, self._payloads, token_ttl, self._app_owner),
+            Context(
+                self.world, self._render, self._payloads, token_ttl, self._app_owner, self.gists
+            ),
             openapi=load_openapi(),
             app_id=app_id,
             public_key=load_public_key(public_key_pem),
             rate_limits=self._limits,
+            latency=self._latency,
             on_events=self._send_own_events,
         )
-        self.app = web.Application()
+        # aiohttp refuses bodies over 1 MiB by default; GitHub takes far larger ones (a gist
+        # file over 1 MB is written whole and only read back truncated).
+        self.app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         self.app.add_routes(ControlApi(self).routes())
+        self.app.add_routes(RawFiles(self.gists, self._latency).routes())
         self.app.router.add_route("*", "/{tail:.*}", self._dispatcher.handle)
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
@@ -215,6 +235,69 @@ class GitHubEmulator:
         """Spend an installation's budget down to `remaining` for this hour."""
         budget = self._limits.budget(installation_id)
         budget.used = budget.limit - remaining
+
+    def add_user_token(self, login: str, *, scopes: Sequence[str] = ("gist",)) -> str:
+        """A classic personal access token (`ghp_...`) of `login`, the only credential the
+        gist endpoints accept; without the `gist` scope it reads but cannot write gists."""
+        return self.world.issue_user_token(login, scopes).value
+
+    # -- gists -------------------------------------------------------------------------
+
+    def add_gist(
+        self,
+        login: str,
+        files: Mapping[str, str],
+        *,
+        description: str | None = None,
+        public: bool = False,
+    ) -> str:
+        """Create a gist owned by `login` (one revision), without a request; returns its id."""
+        gist = self.gists.create(
+            self.world.user(login), files, description=description, public=public
+        )
+        return gist.id
+
+    def gist_view(self, gist_id: str) -> dict[str, str]:
+        """The gist's files now, name -> full content (never truncated)."""
+        return dict(self.gists.require(gist_id).files)
+
+    def gist_history(self, gist_id: str) -> list[str]:
+        """The gist's versions, newest first, as `GET /gists/{id}/commits` lists them."""
+        return [revision.version for revision in reversed(self.gists.require(gist_id).history)]
+
+    def gists_of(self, login: str) -> list[str]:
+        """The ids of `login`'s gists, oldest first."""
+        return [gist.id for gist in self.gists.of(self.world.user(login))]
+
+    def foreign_write(
+        self, gist_id: str, files: Mapping[str, str | None], *, user: str = "someone-else"
+    ) -> str:
+        """`user` edits the gist right now, as a person would by hand: each named file gets
+        the content, or is deleted for None; others stay. Returns the gist's version after
+        the write (unchanged when the files already held that). Raises `GistError` (a
+        ValueError) for a change GitHub refuses, such as deleting the last file."""
+        gist = self.gists.require(gist_id)
+        edits = {
+            name: DELETE if content is None else FileEdit(content=content)
+            for name, content in files.items()
+        }
+        self.gists.update(gist, self.world.user(user), edits)
+        return gist.head.version
+
+    def on_next_gist_patch(self, gist_id: str, callback: Callable[[GitHubEmulator], None]) -> None:
+        """Run `callback(emulator)` once, just before the next `PATCH /gists/{gist_id}` that
+        passes authentication and validation is applied: e.g. a `foreign_write` landing
+        between the bot's read and its write. Several callbacks all run before that PATCH."""
+        self.gists.before_next_patch(gist_id, lambda: callback(self))
+
+    # -- faults ------------------------------------------------------------------------
+
+    def set_latency(self, seconds: float, *, jitter: float = 0.0, seed: int | None = None) -> None:
+        """Delay every GitHub answer (API and raw gist files; not the control API) by
+        `seconds` plus or minus a uniform `jitter`, drawn from `random.Random(seed)`.
+        Half of it passes before the request is served, half before the answer leaves.
+        `set_latency(0)` turns it off."""
+        self._latency.set(seconds, jitter=jitter, seed=seed)
 
     # -- webhooks ----------------------------------------------------------------------
 

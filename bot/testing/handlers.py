@@ -1,4 +1,5 @@
-"""The REST operations the emulator serves: one small handler per OpenAPI operationId.
+"""The REST operations the emulator serves: one small handler per OpenAPI operationId
+(the gist ones live in `gist_handlers.py`).
 
 Each gets a validated `Call` (typed parameters with defaults, the parsed body, the
 caller's token) and returns a `Reply` or raises `ApiError`.
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.testing.calls import ApiError, Auth, Call, Reply, Route, not_found, paginate
+from bot.testing.gist_handlers import GIST_ROUTES
 from bot.testing.render import Json
 from bot.testing.world import (
     DEFAULT_LABEL_COLOR,
@@ -325,4 +327,5 @@ ROUTES: Mapping[str, Route] = {
     "issues/get-label": Route(get_label, Auth.INSTALLATION),
     "repos/get-collaborator-permission-level": Route(get_permission, Auth.INSTALLATION),
     "rate-limit/get": Route(get_rate_limit, Auth.ANY, counted=False),
+    **GIST_ROUTES,
 }

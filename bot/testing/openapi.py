@@ -1,13 +1,15 @@
 """GitHub's OpenAPI description, used to route and validate every request to the emulator.
 
 The description is OpenAPI 3.0, whose schemas are JSON Schema draft 4 plus `nullable`.
-`nullable` is rewritten into plain JSON Schema once at load; refs like
-`#/components/schemas/issue` resolve through a `referencing` registry holding the whole
-document. Validators are built once per operation, since they run on every request.
+`nullable` is rewritten into plain JSON Schema once at load, after the few known errata
+are corrected (`ERRATA`); refs like `#/components/schemas/issue` resolve through a
+`referencing` registry holding the whole document. Validators are built once per
+operation, since they run on every request.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Mapping
@@ -25,6 +27,19 @@ from referencing.jsonschema import DRAFT4
 
 DOCUMENT_URI = "urn:github:openapi"
 _METHODS = ("get", "put", "post", "patch", "delete")
+
+# Where the description contradicts what GitHub does (and its own examples), GitHub wins.
+# Each entry: a JSON pointer to a schema, and the keys merged into it at load. The data
+# file itself stays verbatim.
+ERRATA: tuple[tuple[str, Mapping[str, Any]], ...] = (
+    # `PATCH /gists/{gist_id}` deletes a file given as `null` (the description's own
+    # `deleteFile` example), though the schema types each file as a non-null object.
+    (
+        "/paths/~1gists~1{gist_id}/patch/requestBody/content/application~1json/schema"
+        "/properties/files/additionalProperties",
+        {"nullable": True},
+    ),
+)
 
 _format_checker = FormatChecker(formats=())
 
@@ -85,7 +100,7 @@ class OpenAPI:
     """Routes requests to operations and checks them against their description."""
 
     def __init__(self, document: Mapping[str, Any]) -> None:
-        self.document = _without_nullable(document)
+        self.document = _without_nullable(_corrected(document))
         resource: Resource[Any] = DRAFT4.create_resource(self.document)
         self._registry: Registry[Any] = Registry().with_resource(DOCUMENT_URI, resource)
         operations = [
@@ -224,6 +239,19 @@ def _primary_type(schema: Mapping[str, Any]) -> str | None:
 
 def _pointer(*segments: str) -> str:
     return "".join("/" + s.replace("~", "~0").replace("/", "~1") for s in segments)
+
+
+def _corrected(document: Mapping[str, Any]) -> Any:
+    """A copy of `document` with `ERRATA` applied where their pointers lead."""
+    fixed = copy.deepcopy(dict(document))
+    for pointer, patch in ERRATA:
+        node: Any = fixed
+        for segment in pointer.split("/")[1:]:
+            key = segment.replace("~1", "/").replace("~0", "~")
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):  # a description without that operation has no erratum
+            node.update(patch)
+    return fixed
 
 
 def _without_nullable(node: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Primary rate limits: an hourly request budget per installation, as GitHub keeps them."""
+"""Primary rate limits: an hourly request budget per installation and per user, as GitHub
+keeps them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from dataclasses import dataclass
 WINDOW_SECONDS = 3600
 # Unauthenticated callers get GitHub's per-address budget.
 ANONYMOUS_LIMIT = 60
+# A person's budget, shared by all of their tokens.
+USER_LIMIT = 5000
+USER_PREFIX = "user:"
 
 
 @dataclass(slots=True)
@@ -45,7 +49,8 @@ class Budget:
 
 
 class RateLimits:
-    """One budget per caller: an installation id, "app" for the App's JWT, or "anonymous"."""
+    """One budget per caller: an installation id, "app" for the App's JWT, "user:<login>"
+    for a person's tokens, or "anonymous"."""
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
@@ -53,8 +58,16 @@ class RateLimits:
 
     def budget(self, caller: int | str) -> Budget:
         if caller not in self._budgets:
-            limit = ANONYMOUS_LIMIT if caller == "anonymous" else self._limit
+            limit = self._limit
+            if caller == "anonymous":
+                limit = ANONYMOUS_LIMIT
+            elif str(caller).startswith(USER_PREFIX):
+                limit = USER_LIMIT
             self._budgets[caller] = Budget(limit)
         budget = self._budgets[caller]
         budget.roll(time.time())
         return budget
+
+    def user_budget(self, login: str) -> Budget:
+        # Logins are case-insensitive on GitHub.
+        return self.budget(USER_PREFIX + login.lower())

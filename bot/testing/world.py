@@ -157,6 +157,15 @@ class Token:
         return self.repository_ids is None or repo.id in self.repository_ids
 
 
+@dataclass(frozen=True, slots=True)
+class UserToken:
+    """A person's token (a classic PAT): it acts as `user`, within `scopes`."""
+
+    value: str
+    user: User
+    scopes: frozenset[str]
+
+
 class World:
     """Everything the emulated GitHub knows. Ids come from one counter, so they never clash."""
 
@@ -167,6 +176,7 @@ class World:
         self.repos: dict[str, Repo] = {}
         self.comments: dict[int, Comment] = {}
         self.tokens: dict[str, Token] = {}
+        self.user_tokens: dict[str, UserToken] = {}
         self.bot = User(self.next_id(), f"{app_slug}[bot]", "Bot")
         self.users[self.bot.login.lower()] = self.bot
 
@@ -403,4 +413,11 @@ class World:
         token = self.tokens.get(value)
         if token is None or token.expires_at <= datetime.now(UTC):
             return None
+        return token
+
+    def issue_user_token(self, login: str, scopes: Sequence[str]) -> UserToken:
+        # Classic PATs never expire unless their owner sets a date, so these do not either.
+        value = "ghp_" + "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(36))
+        token = UserToken(value, self.user(login), frozenset(scopes))
+        self.user_tokens[value] = token
         return token

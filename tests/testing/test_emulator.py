@@ -21,6 +21,7 @@ from gidgethub.apps import get_installation_access_token, get_jwt
 from jsonschema import Draft4Validator
 
 from bot.testing import GitHubEmulator, KeyPair, generate_key_pair
+from bot.testing.gist_handlers import GIST_ROUTES
 from bot.testing.handlers import ROUTES
 from bot.testing.openapi import load_openapi
 
@@ -188,7 +189,8 @@ async def test_every_operation_answers_in_its_documented_shape(
             assert_shape(found[0].id, response.status, await response.json())
         seen.add(found[0].id)
 
-    assert seen == set(ROUTES)
+    # The gist operations take a user token: tests/testing/test_gists.py covers them.
+    assert seen == set(ROUTES) - set(GIST_ROUTES)
     assert github.violations == []
 
 

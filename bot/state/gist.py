@@ -1,0 +1,299 @@
+"""State in a GitHub Gist, with no lost update (invariant 4).
+
+GitHub offers no conditional write on gists (`If-Match` on PATCH is a 400), so the
+guarantee is the bot's own protocol:
+
+1. Writers are serialized per gist (`StoreLock`: in-process here, Redis across replicas).
+2. Updates waiting for the lock are applied together in the next PATCH (group commit);
+   each caller is told when its own update is durable.
+3. The writer reads the gist with a conditional GET (a 304 costs no rate limit), applies the
+   pending updates (functions of the old state, never blind values), and PATCHes only the
+   files that changed: a PATCH leaves the files it does not name untouched.
+4. `GET /gists/{id}/commits` then proves that the version before ours is the one we read.
+   If someone else wrote in between, our PATCH was built on stale content: the updates are
+   re-applied on top of their revision and written again, with backoff and jitter, a
+   bounded number of times; past that the callers get a StateError, never silence.
+
+The gist's files keep independent data apart: `state.json` (schema version),
+`runs.json` (the audit records), `command-data.json` (what commands keep).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import aiohttp
+from gidgethub import BadRequest, GitHubException
+from gidgethub.abc import GitHubAPI
+from pydantic import ValidationError
+
+from bot.state.schema import SCHEMA_VERSION, BotState
+from bot.state.store import StateError, StateUpdate
+
+MARKER = "[issue-queue-bot state]"
+META_FILE = "state.json"
+RUNS_FILE = "runs.json"
+COMMAND_DATA_FILE = "command-data.json"
+MAX_ATTEMPTS = 5
+
+
+class StoreLock(Protocol):
+    """Serializes the writers of one gist; a Redis lock implements it across replicas."""
+
+    def hold(self) -> contextlib.AbstractAsyncContextManager[None]: ...
+
+
+class LocalLock:
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        async with self._lock:
+            yield
+
+
+def serialize(state: BotState) -> dict[str, str]:
+    """The gist's files for `state`. Stable output, so unchanged data is an unchanged file."""
+    dumped = state.model_dump(mode="json")
+
+    def text(value: object) -> str:
+        return json.dumps(value, indent=1, sort_keys=True) + "\n"
+
+    return {
+        META_FILE: text({"schema_version": dumped["schema_version"]}),
+        RUNS_FILE: text(dumped["runs"]),
+        COMMAND_DATA_FILE: text(dumped["command_data"]),
+    }
+
+
+def deserialize(files: dict[str, str]) -> BotState:
+    """The state in a gist's files; a missing file is empty. Raises StateError."""
+    try:
+        meta = json.loads(files.get(META_FILE) or "{}")
+        version = meta.get("schema_version", SCHEMA_VERSION)
+        if isinstance(version, int) and version > SCHEMA_VERSION:
+            raise StateError(
+                f"the state gist has schema_version {version}, newer than this bot's "
+                f"{SCHEMA_VERSION}: upgrade the bot; it will not write older data over it"
+            )
+        return BotState.model_validate(
+            {
+                "schema_version": version,
+                "runs": json.loads(files.get(RUNS_FILE) or "[]"),
+                "command_data": json.loads(files.get(COMMAND_DATA_FILE) or "{}"),
+            }
+        )
+    except (ValueError, AttributeError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if isinstance(error, ValidationError):
+            problem = error.errors()[0]
+            first = f"{'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}"
+        raise StateError(f"the state gist is not valid ({first})") from None
+
+
+@dataclass
+class _Pending:
+    fn: StateUpdate
+    done: asyncio.Future[str] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    version: str
+    files: dict[str, str]
+
+
+class GistStore:
+    def __init__(
+        self,
+        api: GitHubAPI,
+        session: aiohttp.ClientSession,
+        gist_id: str,
+        *,
+        token: str,
+        lock: StoreLock | None = None,
+        backoff_seconds: float = 0.05,
+        rng: random.Random | None = None,
+    ):
+        self._api = api
+        self._session = session
+        self.gist_id = gist_id
+        self._token = token
+        self._lock = lock or LocalLock()
+        self._backoff = backoff_seconds
+        self._rng = rng or random.Random()
+        self._queue: list[_Pending] = []
+        self.patches = 0  # how many PATCHes this store sent, a performance figure
+
+    async def read(self) -> BotState:
+        return deserialize((await self._current()).files)
+
+    async def update(self, fn: StateUpdate) -> str:
+        pending = _Pending(fn)
+        self._queue.append(pending)
+        async with self._lock.hold():
+            # Whoever holds the lock writes everything queued so far, this update included
+            # unless an earlier writer already took it.
+            if not pending.done.done():
+                await self._write_batch()
+        return await pending.done
+
+    async def _write_batch(self) -> None:
+        batch, self._queue = self._queue, []
+        try:
+            version = await self._write(batch)
+        except Exception as error:
+            for pending in batch:
+                if not pending.done.done():
+                    pending.done.set_exception(error)
+            return
+        except BaseException:
+            # Cancelled mid-write: the other callers' updates go to the next writer.
+            self._queue[:0] = [pending for pending in batch if not pending.done.done()]
+            raise
+        for pending in batch:
+            if not pending.done.done():
+                pending.done.set_result(version)
+
+    async def _write(self, batch: list[_Pending]) -> str:
+        head = await self._current()  # what the gist holds, as far as we know
+        base = head  # what the updates are applied to
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            state = self._apply(batch, deserialize(base.files))
+            changed = {
+                name: content
+                for name, content in serialize(state).items()
+                if head.files.get(name) != content
+            }
+            if not changed:
+                return head.version
+            written = await self._patch(changed)
+            parent = await self._parent_of(written)
+            if parent == head.version:
+                return written
+            # Someone wrote between our read and our write, so our files were built on stale
+            # content: rebuild on their revision, diffing against what the gist holds now.
+            base = await self._revision(parent)
+            head = _Snapshot(written, {**base.files, **changed})
+            await asyncio.sleep(self._rng.uniform(0, self._backoff * 2**attempt))
+        raise StateError(
+            f"the state gist {self.gist_id} kept changing under the bot "
+            f"({MAX_ATTEMPTS} attempts); the update was not saved, try the command again"
+        )
+
+    @staticmethod
+    def _apply(batch: list[_Pending], state: BotState) -> BotState:
+        for pending in batch:
+            if pending.done.done():
+                continue
+            try:
+                state = pending.fn(state.model_copy(deep=True))
+            except Exception as error:  # one caller's broken update fails only that caller
+                pending.done.set_exception(error)
+        return state
+
+    async def _current(self) -> _Snapshot:
+        # gidgethub's cache makes this a conditional GET: a 304 costs no rate limit.
+        gist = await self._call("GET", "/gists/{gist_id}")
+        return _Snapshot(str(gist["history"][0]["version"]), await self._files(gist))
+
+    async def _revision(self, version: str) -> _Snapshot:
+        gist = await self._call("GET", "/gists/{gist_id}/{sha}", sha=version)
+        return _Snapshot(version, await self._files(gist))
+
+    async def _patch(self, files: dict[str, str]) -> str:
+        body = {"files": {name: {"content": content} for name, content in files.items()}}
+        gist = await self._call("PATCH", "/gists/{gist_id}", data=body)
+        self.patches += 1
+        return str(gist["history"][0]["version"])
+
+    async def _parent_of(self, written: str) -> str:
+        """The version just before our write, from the gist's history (newest first)."""
+        commits = await self._call("GET", "/gists/{gist_id}/commits{?per_page}", per_page=30)
+        versions = [str(commit["version"]) for commit in commits]
+        if written not in versions:
+            raise StateError(f"the state gist {self.gist_id} does not list our write {written}")
+        position = versions.index(written) + 1
+        if position == len(versions):
+            raise StateError(f"the state gist {self.gist_id} shows no version before {written}")
+        return versions[position]
+
+    async def _files(self, gist: dict[str, Any]) -> dict[str, str]:
+        files: dict[str, str] = {}
+        for name, file in gist["files"].items():
+            if file.get("truncated"):
+                # GitHub cuts contents over 1 MB; the raw URL has all of it.
+                files[name] = await self._raw(str(file["raw_url"]))
+            else:
+                files[name] = str(file.get("content") or "")
+        return files
+
+    async def _raw(self, url: str) -> str:
+        async with self._session.get(url) as response:
+            if response.status != 200:
+                raise StateError(f"could not read {url} of the state gist: HTTP {response.status}")
+            return await response.text()
+
+    async def _call(self, method: str, url: str, *, data: Any = None, **url_vars: Any) -> Any:
+        url_vars = {"gist_id": self.gist_id, **url_vars}
+        try:
+            if method == "GET":
+                return await self._api.getitem(url, url_vars, oauth_token=self._token)
+            return await self._api.patch(url, url_vars, data=data, oauth_token=self._token)
+        except GitHubException as error:
+            raise StateError(
+                f"GitHub answered {type(error).__name__} ({error}) on the state gist "
+                f"{self.gist_id}: check GIST_ID and that GIST_TOKEN has the gist scope"
+            ) from None
+
+
+async def find_or_create_gist(api: GitHubAPI, token: str) -> str:
+    """The id of the token owner's state gist (marked in its description), created if absent.
+
+    Replicas starting together may each create one; all of them then keep the oldest and
+    delete the others, so they converge on one gist before anything is written.
+    """
+    gist_id = await _oldest_marked(api, token)
+    if gist_id is None:
+        files = serialize(BotState())
+        await api.post(
+            "/gists",
+            data={
+                "description": f"{MARKER} state of the issue-queue-bot GitHub App",
+                "public": False,
+                "files": {name: {"content": content} for name, content in files.items()},
+            },
+            oauth_token=token,
+        )
+        gist_id = await _oldest_marked(api, token, delete_others=True)
+    if gist_id is None:
+        raise StateError("created the state gist, but GitHub does not list it: set GIST_ID")
+    return gist_id
+
+
+async def _oldest_marked(api: GitHubAPI, token: str, *, delete_others: bool = False) -> str | None:
+    marked = [
+        gist
+        async for gist in api.getiter("/gists{?per_page}", {"per_page": 100}, oauth_token=token)
+        if MARKER in str(gist.get("description") or "")
+    ]
+    if not marked:
+        return None
+    marked.sort(key=lambda gist: (str(gist["created_at"]), str(gist["id"])))
+    if delete_others:
+        for extra in marked[1:]:
+            try:
+                await api.delete("/gists/{gist_id}", {"gist_id": extra["id"]}, oauth_token=token)
+            except BadRequest as error:
+                if error.status_code != 404:  # another replica deleted it first: done
+                    raise
+    return str(marked[0]["id"])
