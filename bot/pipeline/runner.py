@@ -13,6 +13,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ from bot.report.labels import check_transition
 from bot.state import (
     BotState,
     RunRecord,
+    StateError,
     StateUpdate,
     Store,
     command_data_key,
@@ -74,22 +76,33 @@ class Pipeline:
         self._move(run, RunStatus.RUNNING)
         run.started_at = self._clock()
         await self._reporter.start(gh, run, request.issue_labels)
-        save: dict[str, Any] | None = None
         try:
-            save = await self._execute(run, spec, gh)
+            ending = await self._execute(run, spec, gh)
         except Exception as error:  # the run ends visibly, whatever went wrong
             log.exception("run %s of /%s failed", run.id, spec.id)
             run.error = f"{type(error).__name__}: {error}"
-            self._move(run, RunStatus.FAILED)
+            ending = _Ending(RunStatus.FAILED)
         run.finished_at = self._clock()
-        await self._store.update(self._state_update(run, save))
+        self._move(run, await self._record(run, ending))
         await self._reporter.finish(gh, run)
         return run
 
-    async def _execute(
-        self, run: Run, spec: CommandSpec, gh: InstallationClient
-    ) -> dict[str, Any] | None:
-        """Pre-hooks, then the handler. Returns what the handler asked to keep."""
+    async def _record(self, run: Run, ending: _Ending) -> RunStatus:
+        """Make the run's record and result durable; returns the status the run ends in.
+
+        A run whose state could not be written has not succeeded: it ends as failed and its
+        comment says why.
+        """
+        try:
+            await self._store.update(self._state_update(run, ending))
+        except StateError as error:
+            log.error("run %s: state not saved: %s", run.id, error)
+            run.error = f"The bot could not save its state: {error}"
+            return RunStatus.FAILED
+        return ending.status
+
+    async def _execute(self, run: Run, spec: CommandSpec, gh: InstallationClient) -> _Ending:
+        """Pre-hooks, then the handler: how the run should end, and what to keep."""
         request = run.request
         started = time.perf_counter()
         permission = await self._permissions.resolve(gh, request)
@@ -97,15 +110,13 @@ class Pipeline:
         run.hooks.append(_timed(permission_result, started))
         if permission_result.verdict is not Verdict.PASS:
             run.summary = permission_result.reason
-            self._move(run, RunStatus.REFUSED)
-            return None
+            return _Ending(RunStatus.REFUSED)
         started = time.perf_counter()
         bound = validate_arguments(spec, request)
         run.hooks.append(_timed(bound.result, started))
         if bound.result.verdict is not Verdict.PASS:
             run.summary = _usage_reply(bound.result.reason, bound.usage)
-            self._move(run, RunStatus.BLOCKED)
-            return None
+            return _Ending(RunStatus.BLOCKED)
         context = await self._context(request, spec, bound.params, gh, permission)
         try:
             outcome: Outcome = await asyncio.wait_for(
@@ -113,11 +124,9 @@ class Pipeline:
             )
         except TimeoutError:
             run.error = f"`/{spec.id}` did not finish within {spec.timeout_s:g} s"
-            self._move(run, RunStatus.FAILED)
-            return None
+            return _Ending(RunStatus.FAILED)
         run.summary = outcome.markdown
-        self._move(run, RunStatus.SUCCEEDED)
-        return outcome.save
+        return _Ending(RunStatus.SUCCEEDED, outcome.save)
 
     async def _context(
         self,
@@ -148,14 +157,14 @@ class Pipeline:
         )
 
     @staticmethod
-    def _state_update(run: Run, save: dict[str, Any] | None) -> StateUpdate:
-        record = RunRecord.of(run)
+    def _state_update(run: Run, ending: _Ending) -> StateUpdate:
+        record = RunRecord.of(run, ending.status)
         key = command_data_key(run.request.command, run.request.repo.full_name)
 
         def update(state: BotState) -> BotState:
             state = with_run(state, record)
-            if save is not None:
-                state = with_command_data(state, key, save)
+            if ending.save is not None:
+                state = with_command_data(state, key, ending.save)
             return state
 
         return update
@@ -164,6 +173,14 @@ class Pipeline:
     def _move(run: Run, status: RunStatus) -> None:
         check_transition(run.status, status)
         run.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class _Ending:
+    """How a run is to end, decided before its state is written."""
+
+    status: RunStatus
+    save: dict[str, Any] | None = None
 
 
 def _timed(result: HookResult, started: float) -> HookResult:

@@ -43,12 +43,13 @@ class RunRecord(BaseModel):
     comment_id: int | None = None
 
     @classmethod
-    def of(cls, run: Run) -> RunRecord:
+    def of(cls, run: Run, status: RunStatus) -> RunRecord:
+        """The record of `run` as it ends in `status`."""
         request = run.request
         return cls(
             run_id=run.id,
             command=request.command,
-            status=run.status,
+            status=status,
             source=request.source,
             repo=request.repo.full_name,
             issue=request.issue,

@@ -59,3 +59,20 @@ async def test_a_failing_handler_ends_as_failed(tmp_path: Path, app_keys: KeyPai
             ("hang", RunStatus.FAILED),
         ]
         assert "RuntimeError" in runs[0].error
+
+
+async def test_a_state_that_cannot_be_written_fails_the_run_visibly(
+    tmp_path: Path, app_keys: KeyPair
+) -> None:
+    data = tmp_path / "data"
+    (data / "state.json").mkdir(parents=True)  # a real failure: the state path is a folder
+    async with running(data, app_keys) as harness:
+        await harness.comment(MAINTAINER, "/help")
+
+        view = harness.emulator.issue_view(REPO, 1)
+        (status,) = bot_comments(view)
+        assert "❌ `/help` failed" in status
+        assert "The bot could not save its state" in status
+        assert str(data / "state.json") in status
+        assert reactions_on(view, "/help") == [("eyes", BOT), ("confused", BOT)]
+        assert "bot:failed" in view.labels
