@@ -64,8 +64,12 @@ async def running(
     *,
     claude_dir: Path = PROJECT / ".claude",
     handlers: Mapping[str, Handler] = HANDLERS,
+    gist_state: bool = False,
 ) -> AsyncIterator[Harness]:
-    """The emulator (demo world) and the bot, both serving on loopback ports."""
+    """The emulator (demo world) and the bot, both serving on loopback ports.
+
+    With `gist_state`, the bot keeps its state in a gist of the emulator's.
+    """
     secret = "test-webhook-secret"
     emulator = GitHubEmulator(
         app_id=APP_ID,
@@ -76,7 +80,11 @@ async def running(
     seed_demo_world(emulator, datetime.now(UTC))
     emulator.set_role(REPO, "visitor", "read")
     api_url = await emulator.start()
+    state: dict[str, object] = {}
+    if gist_state:
+        state = {"state_backend": "gist", "gist_token": emulator.add_user_token("state-owner")}
     settings = load_settings(
+        **state,
         app_id=APP_ID,
         private_key=keys.private_pem,
         webhook_secret=secret,

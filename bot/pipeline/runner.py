@@ -94,11 +94,13 @@ class Pipeline:
         comment says why.
         """
         try:
-            await self._store.update(self._state_update(run, ending))
+            written = await self._store.update(self._state_update(run, ending))
         except StateError as error:
             log.error("run %s: state not saved: %s", run.id, error)
             run.error = f"The bot could not save its state: {error}"
             return RunStatus.FAILED
+        for notice in written.notices:
+            run.summary += f"\n\n> [!WARNING]\n> {notice}"
         return ending.status
 
     async def _execute(self, run: Run, spec: CommandSpec, gh: InstallationClient) -> _Ending:

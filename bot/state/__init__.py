@@ -2,15 +2,17 @@
 
 from bot.state.file import FileStore
 from bot.state.schema import BotState, RunRecord, command_data_key, with_command_data, with_run
-from bot.state.store import StateError, StateUpdate, Store
+from bot.state.store import InvalidState, StateError, StateUpdate, Store, Written
 
 __all__ = [
     "BotState",
     "FileStore",
+    "InvalidState",
     "RunRecord",
     "StateError",
     "StateUpdate",
     "Store",
+    "Written",
     "command_data_key",
     "with_command_data",
     "with_run",

@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot.state.schema import BotState
-from bot.state.store import StateError, StateUpdate
+from bot.state.store import StateError, StateUpdate, Written
 
 
 class FileStore:
@@ -27,13 +27,13 @@ class FileStore:
         state, _version = await asyncio.to_thread(self._load)
         return state
 
-    async def update(self, fn: StateUpdate) -> str:
+    async def update(self, fn: StateUpdate) -> Written:
         # One writer at a time: each update sees the result of the one before.
         async with self._lock:
             state, version = await asyncio.to_thread(self._load)
             new_state = fn(state.model_copy(deep=True))
             await asyncio.to_thread(self._save, new_state, version + 1)
-            return str(version + 1)
+            return Written(str(version + 1))
 
     def _load(self) -> tuple[BotState, int]:
         try:

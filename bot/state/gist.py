@@ -15,7 +15,9 @@ guarantee is the bot's own protocol:
    bounded number of times; past that the callers get a StateError, never silence.
 
 The gist's files keep independent data apart: `state.json` (schema version),
-`runs.json` (the audit records), `command-data.json` (what commands keep).
+`runs.json` (the audit records), `command-data.json` (what commands keep). A gist edited
+into content the bot cannot read is not fatal: the bot builds on the newest revision it can
+read, keeps the unreadable files as `invalid-<version>-<file>` backups, and says so.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -34,12 +37,15 @@ from gidgethub.abc import GitHubAPI
 from pydantic import ValidationError
 
 from bot.state.schema import SCHEMA_VERSION, BotState
-from bot.state.store import StateError, StateUpdate
+from bot.state.store import InvalidState, StateError, StateUpdate, Written
+
+log = logging.getLogger(__name__)
 
 MARKER = "[issue-queue-bot state]"
 META_FILE = "state.json"
 RUNS_FILE = "runs.json"
 COMMAND_DATA_FILE = "command-data.json"
+BOT_FILES = (META_FILE, RUNS_FILE, COMMAND_DATA_FILE)
 MAX_ATTEMPTS = 5
 
 
@@ -95,13 +101,13 @@ def deserialize(files: dict[str, str]) -> BotState:
         if isinstance(error, ValidationError):
             problem = error.errors()[0]
             first = f"{'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}"
-        raise StateError(f"the state gist is not valid ({first})") from None
+        raise InvalidState(f"the state gist is not valid ({first})") from None
 
 
 @dataclass
 class _Pending:
     fn: StateUpdate
-    done: asyncio.Future[str] = field(
+    done: asyncio.Future[Written] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
@@ -110,6 +116,15 @@ class _Pending:
 class _Snapshot:
     version: str
     files: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Usable:
+    """A readable snapshot to build on, and what recovering it leaves to write and say."""
+
+    base: _Snapshot
+    backups: dict[str, str] = field(default_factory=dict)
+    notices: tuple[str, ...] = ()
 
 
 class GistStore:
@@ -135,9 +150,10 @@ class GistStore:
         self.patches = 0  # how many PATCHes this store sent, a performance figure
 
     async def read(self) -> BotState:
-        return deserialize((await self._current()).files)
+        usable = await self._usable(await self._current())
+        return deserialize(usable.base.files)
 
-    async def update(self, fn: StateUpdate) -> str:
+    async def update(self, fn: StateUpdate) -> Written:
         pending = _Pending(fn)
         self._queue.append(pending)
         async with self._lock.hold():
@@ -164,31 +180,59 @@ class GistStore:
             if not pending.done.done():
                 pending.done.set_result(version)
 
-    async def _write(self, batch: list[_Pending]) -> str:
+    async def _write(self, batch: list[_Pending]) -> Written:
         head = await self._current()  # what the gist holds, as far as we know
-        base = head  # what the updates are applied to
+        usable = await self._usable(head)
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            state = self._apply(batch, deserialize(base.files))
+            state = self._apply(batch, deserialize(usable.base.files))
+            target = {**serialize(state), **usable.backups}
             changed = {
-                name: content
-                for name, content in serialize(state).items()
-                if head.files.get(name) != content
+                name: content for name, content in target.items() if head.files.get(name) != content
             }
             if not changed:
-                return head.version
+                return Written(head.version, usable.notices)
             written = await self._patch(changed)
             parent = await self._parent_of(written)
             if parent == head.version:
-                return written
+                return Written(written, usable.notices)
             # Someone wrote between our read and our write, so our files were built on stale
             # content: rebuild on their revision, diffing against what the gist holds now.
-            base = await self._revision(parent)
-            head = _Snapshot(written, {**base.files, **changed})
+            foreign = await self._revision(parent)
+            head = _Snapshot(written, {**foreign.files, **changed})
+            usable = await self._usable(foreign)
             await asyncio.sleep(self._rng.uniform(0, self._backoff * 2**attempt))
         raise StateError(
             f"the state gist {self.gist_id} kept changing under the bot "
             f"({MAX_ATTEMPTS} attempts); the update was not saved, try the command again"
         )
+
+    async def _usable(self, snapshot: _Snapshot) -> _Usable:
+        """What to build on: `snapshot` if the bot can read it, else the newest revision it
+        can, with the unreadable files kept as backups so no one's edit is thrown away."""
+        try:
+            deserialize(snapshot.files)
+            return _Usable(snapshot)
+        except InvalidState as problem:
+            for version in (await self._versions())[1:]:
+                revision = await self._revision(version)
+                try:
+                    deserialize(revision.files)
+                except InvalidState:
+                    continue
+                backups = {
+                    f"invalid-{snapshot.version[:8]}-{name}": content
+                    for name, content in snapshot.files.items()
+                    if name in BOT_FILES and content.strip() and content != revision.files.get(name)
+                }
+                notice = (
+                    f"{problem}. The bot carried on from revision {version[:8]}, the last it "
+                    f"can read, and kept the unreadable content in {', '.join(sorted(backups))}."
+                )
+                log.warning("%s", notice)
+                return _Usable(revision, backups, (notice,))
+            raise StateError(
+                f"{problem}, and no earlier revision is readable either: fix the gist by hand"
+            ) from None
 
     @staticmethod
     def _apply(batch: list[_Pending], state: BotState) -> BotState:
@@ -216,10 +260,14 @@ class GistStore:
         self.patches += 1
         return str(gist["history"][0]["version"])
 
+    async def _versions(self) -> list[str]:
+        """The gist's recent versions, newest first."""
+        commits = await self._call("GET", "/gists/{gist_id}/commits{?per_page}", per_page=100)
+        return [str(commit["version"]) for commit in commits]
+
     async def _parent_of(self, written: str) -> str:
         """The version just before our write, from the gist's history (newest first)."""
-        commits = await self._call("GET", "/gists/{gist_id}/commits{?per_page}", per_page=30)
-        versions = [str(commit["version"]) for commit in commits]
+        versions = await self._versions()
         if written not in versions:
             raise StateError(f"the state gist {self.gist_id} does not list our write {written}")
         position = versions.index(written) + 1

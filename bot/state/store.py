@@ -7,6 +7,7 @@ retry (the Gist one, when someone else wrote in between) can re-apply them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.state.schema import BotState
@@ -18,11 +19,23 @@ class StateError(Exception):
     """The state could not be read or written; the message says what to check."""
 
 
+class InvalidState(StateError):
+    """Stored content that does not parse or fails the schema (a store may recover it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """An update made durable: the version holding it, and anything people should know."""
+
+    version: str
+    notices: tuple[str, ...] = ()
+
+
 class Store(Protocol):
     async def read(self) -> BotState: ...
 
-    async def update(self, fn: StateUpdate) -> str:
-        """Apply `fn` to the current state, make the result durable, return its version.
+    async def update(self, fn: StateUpdate) -> Written:
+        """Apply `fn` to the current state and make the result durable.
 
         The version is opaque: a counter for the file store, a revision sha for a gist.
         """

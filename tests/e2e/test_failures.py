@@ -76,3 +76,23 @@ async def test_a_state_that_cannot_be_written_fails_the_run_visibly(
         assert str(data / "state.json") in status
         assert reactions_on(view, "/help") == [("eyes", BOT), ("confused", BOT)]
         assert "bot:failed" in view.labels
+
+
+async def test_a_gist_edited_into_invalid_json_is_reported_in_the_run(
+    tmp_path: Path, app_keys: KeyPair
+) -> None:
+    async with running(tmp_path / "data", app_keys, gist_state=True) as harness:
+        await harness.comment(MAINTAINER, "/generate-report")
+        (gist_id,) = harness.emulator.gists_of("state-owner")
+        harness.emulator.foreign_write(gist_id, {"runs.json": "[{oops"})
+        await harness.comment(MAINTAINER, "/generate-report")
+
+        first, second = bot_comments(harness.emulator.issue_view(REPO, 1))
+        assert "[!WARNING]" not in first
+        assert "✅ `/generate-report` succeeded" in second
+        assert "[!WARNING]" in second
+        assert "carried on from revision" in second
+        assert "Bot runs on this repository: succeeded 1" in second  # nothing was lost
+        files = harness.emulator.gist_view(gist_id)
+        assert [name for name in files if name.startswith("invalid-")] != []
+        assert len((await harness.state()).runs) == 2

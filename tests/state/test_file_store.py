@@ -106,14 +106,14 @@ async def test_each_update_returns_the_next_version(path: Path) -> None:
     store = FileStore(path)
     versions = []
     for i in range(5):
-        versions.append(await store.update(adding(f"cmd@repo{i}", {"i": i})))
+        versions.append((await store.update(adding(f"cmd@repo{i}", {"i": i}))).version)
 
     assert versions == ["1", "2", "3", "4", "5"]
     document = read_document(path)
     assert document["version"] == 5
     # A new store on the same file carries on from there.
     reopened = FileStore(path)
-    assert await reopened.update(lambda s: s) == "6"
+    assert (await reopened.update(lambda s: s)).version == "6"
     assert set((await reopened.read()).command_data) == {f"cmd@repo{i}" for i in range(5)}
 
 
@@ -137,7 +137,7 @@ async def test_concurrent_updates_all_land(path: Path) -> None:
 
     versions = await asyncio.gather(*(store.update(adding(keys[i], {"i": i})) for i in range(100)))
 
-    assert sorted(map(int, versions)) == list(range(1, 101))
+    assert sorted(int(w.version) for w in versions) == list(range(1, 101))
     state = await store.read()
     assert state.command_data == {keys[i]: {"i": i} for i in range(100)}
     document = read_document(path)
@@ -241,7 +241,7 @@ async def test_a_crash_inside_fn_leaves_the_old_state_intact(path: Path) -> None
     assert (await store.read()).command_data == {"keep@r": {"v": 1}}
     assert leftovers(path.parent) == []
     # The store is still usable, and the failed update did not use up a version.
-    assert await store.update(lambda s: s) == "2"
+    assert (await store.update(lambda s: s)).version == "2"
 
 
 async def test_a_failed_write_leaves_the_old_file_and_no_temp_file(

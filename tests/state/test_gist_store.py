@@ -18,7 +18,7 @@ import pytest
 from cachetools import LRUCache
 from gidgethub.aiohttp import GitHubAPI
 
-from bot.state import BotState, StateError, with_command_data
+from bot.state import BotState, StateError, Written, with_command_data
 from bot.state.gist import COMMAND_DATA_FILE, RUNS_FILE, GistStore, find_or_create_gist
 from bot.testing import GitHubEmulator, KeyPair
 
@@ -105,7 +105,7 @@ async def run_concurrent_updates(world: GistWorld, latency: float | None) -> Non
     keys = [f"cmd{i}@o/r" for i in range(100)]
     rng = random.Random(3)
 
-    async def one(key: str) -> str:
+    async def one(key: str) -> Written:
         await asyncio.sleep(rng.uniform(0, 0.02))
         return await store.update(adding(key))  # type: ignore[arg-type]
 
@@ -186,3 +186,31 @@ async def test_a_cancelled_writer_hands_the_others_on(world: GistWorld) -> None:
     await asyncio.wait_for(waiting, timeout=5)  # not stranded by the cancelled writer
     world.emulator.set_latency(0)
     assert "second@o/r" in (await store.read()).command_data
+
+
+@pytest.mark.parametrize(
+    ("name", "bad"),
+    [
+        pytest.param(COMMAND_DATA_FILE, "{ this is not json", id="invalid-json"),
+        pytest.param(RUNS_FILE, '{"runs": "should be a list"}', id="fails-the-schema"),
+    ],
+)
+async def test_a_gist_edited_into_bad_content_is_recovered(
+    world: GistWorld, name: str, bad: str
+) -> None:
+    store = await world.store()
+    await store.update(adding("kept@o/r"))  # type: ignore[arg-type]
+    world.emulator.foreign_write(store.gist_id, {name: bad})
+
+    assert "kept@o/r" in (await store.read()).command_data  # carries on from the last valid
+    written = await store.update(adding("new@o/r"))  # type: ignore[arg-type]
+    assert len(written.notices) == 1
+    assert "not valid" in written.notices[0]
+    assert "carried on from revision" in written.notices[0]
+
+    files = world.emulator.gist_view(store.gist_id)
+    (backup,) = [file for file in files if file.startswith("invalid-")]
+    assert backup.endswith(name)
+    assert files[backup] == bad
+    assert {"kept@o/r", "new@o/r"} <= set(json.loads(files[COMMAND_DATA_FILE]))
+    assert (await store.update(adding("later@o/r"))).notices == ()  # type: ignore[arg-type]
