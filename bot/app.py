@@ -43,6 +43,7 @@ SHUTDOWN_GRACE_SECONDS = 30
 class Bot:
     settings: Settings
     catalogue: Catalogue
+    github: GitHub
     store: Store
     intake: Intake
     metrics: Metrics
@@ -54,6 +55,13 @@ def load_commands(settings: Settings, handlers: Mapping[str, Handler] = HANDLERS
     for problem in catalogue.problems:
         log.warning("command not loaded: %s", problem)
     return catalogue
+
+
+def make_github(settings: Settings, session: aiohttp.ClientSession) -> GitHub:
+    if settings.app_id is None:
+        raise ConfigError("APP_ID: not set (run `bot serve` without credentials for sandbox)")
+    auth = AppAuth(settings.app_id, settings.private_key_pem())
+    return GitHub(session, auth, base_url=settings.github_api_url)
 
 
 async def make_store(settings: Settings, session: aiohttp.ClientSession) -> Store:
@@ -79,11 +87,10 @@ async def build_bot(
     handlers: Mapping[str, Handler] = HANDLERS,
 ) -> Bot:
     """The bot, wired; `handlers` lets a test or an embedding program bring its own."""
-    if settings.app_id is None or settings.webhook_secret is None:
-        raise ConfigError("APP_ID: not set (run `bot serve` without credentials for sandbox)")
+    if settings.webhook_secret is None:
+        raise ConfigError("WEBHOOK_SECRET: not set")
     catalogue = load_commands(settings, handlers)
-    auth = AppAuth(settings.app_id, settings.private_key_pem())
-    github = GitHub(session, auth, base_url=settings.github_api_url)
+    github = make_github(settings, session)
     store = await make_store(settings, session)
     reporter = Reporter(settings.labels)
     metrics = Metrics()
@@ -118,7 +125,7 @@ async def build_bot(
                 await intake.drain()
 
     web_app.on_shutdown.append(drain)
-    return Bot(settings, catalogue, store, intake, metrics, web_app)
+    return Bot(settings, catalogue, github, store, intake, metrics, web_app)
 
 
 async def start_http(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:

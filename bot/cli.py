@@ -17,8 +17,10 @@ from typing import Any
 import aiohttp
 
 from bot import logs, sandbox
-from bot.app import build_bot, load_commands, make_store, start_http
+from bot.app import build_bot, load_commands, make_github, make_store, start_http
 from bot.config import ConfigError, Settings, load_settings
+from bot.markdown import count
+from bot.pipeline.audit import audit_problems, issue_comments
 from bot.state import BotState, FileStore, StateError
 from bot.testing import GitHubEmulator
 
@@ -67,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     state = verbs.add_parser("state", help="show the bot's state")
     state_verbs = state.add_subparsers(required=True, metavar="ACTION")
     state_verbs.add_parser("show", help="print the state as JSON").set_defaults(run=_state_show)
+    state_verbs.add_parser(
+        "verify", help="check the state's schema, and that it matches the issues' comments"
+    ).set_defaults(run=_state_verify)
     return parser
 
 
@@ -278,3 +283,23 @@ def _state_show(settings: Settings, _args: argparse.Namespace) -> int:
 
     print(asyncio.run(read()).model_dump_json(indent=2))
     return 0
+
+
+def _state_verify(settings: Settings, _args: argparse.Namespace) -> int:
+    return asyncio.run(_verify(settings))
+
+
+async def _verify(settings: Settings) -> int:
+    async with aiohttp.ClientSession() as session:
+        state = await (await make_store(settings, session)).read()  # StateError: exit 1
+        runs, records = count(len(state.runs), "run"), count(len(state.command_data), "record")
+        print(f"state: schema valid; {runs}, {records}")
+        if settings.sandbox:
+            print("no App credentials: the issues' status comments were not checked")
+            return 0
+        github = make_github(settings, session)
+        problems = audit_problems(state.runs, await issue_comments(github, state.runs))
+    for problem in problems:
+        print(f"problem: {problem}")
+    print(count(len(problems), "problem") if problems else "state and issues agree")
+    return 1 if problems else 0

@@ -28,6 +28,12 @@ async def create_comment(gh: InstallationClient, repo: RepoRef, issue: int, body
     return int(data["id"])
 
 
+async def list_comments(gh: InstallationClient, repo: RepoRef, issue: int) -> list[dict[str, Any]]:
+    return await gh.get_all(
+        ISSUE + "/comments{?per_page}", _repo_vars(repo, issue_number=issue, per_page=100)
+    )
+
+
 async def edit_comment(gh: InstallationClient, repo: RepoRef, comment_id: int, body: str) -> None:
     await gh.patch(COMMENT, _repo_vars(repo, comment_id=comment_id), data={"body": body})
 

@@ -34,6 +34,8 @@ class RunRecord(BaseModel):
     source: Source
     repo: str
     issue: int
+    # Which installation can read the issue (0 in records older than this field).
+    installation_id: int = 0
     actor: str
     delivery_id: str
     received_at: datetime
@@ -53,6 +55,7 @@ class RunRecord(BaseModel):
             source=request.source,
             repo=request.repo.full_name,
             issue=request.issue,
+            installation_id=request.installation_id,
             actor=request.actor,
             delivery_id=request.delivery_id,
             received_at=request.received_at,

@@ -110,3 +110,15 @@ def test_bad_configuration_is_one_line(tmp_path: Path) -> None:
         "bot: configuration error: PORT: Input should be a valid integer, "
         "unable to parse string as an integer (got 'not-a-port')"
     ]
+
+
+def test_state_verify_in_sandbox_checks_the_schema(tmp_path: Path) -> None:
+    assert bot(tmp_path, "try", "/help").returncode == 0
+    done = bot(tmp_path, "state", "verify")
+
+    assert done.returncode == 0, done.stderr
+    assert "state: schema valid; 1 run, 0 records" in done.stdout
+    (tmp_path / "data" / "state.json").write_text("{broken")
+    broken = bot(tmp_path, "state", "verify")
+    assert broken.returncode == 1
+    assert broken.stderr.startswith("bot: state error: state file")
