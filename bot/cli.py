@@ -291,14 +291,16 @@ def _state_verify(settings: Settings, _args: argparse.Namespace) -> int:
 
 async def _verify(settings: Settings) -> int:
     async with aiohttp.ClientSession() as session:
-        state = await (await make_store(settings, session)).read()  # StateError: exit 1
+        store = await make_store(settings, session)
+        state = await store.read()  # StateError: exit 1
         runs, records = count(len(state.runs), "run"), count(len(state.command_data), "record")
         print(f"state: schema valid; {runs}, {records}")
+        problems = await store.problems()
         if settings.sandbox:
             print("no App credentials: the issues' status comments were not checked")
-            return 0
-        github = make_github(settings, session)
-        problems = audit_problems(state.runs, await issue_comments(github, state.runs))
+        else:
+            github = make_github(settings, session)
+            problems += audit_problems(state.runs, await issue_comments(github, state.runs))
     for problem in problems:
         print(f"problem: {problem}")
     print(count(len(problems), "problem") if problems else "state and issues agree")

@@ -12,9 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from bot.state.schema import BotState
+from bot.state.schema import BotState, NewerSchema, describe, upgrade
 from bot.state.store import StateError, StateUpdate, Written
 
 
@@ -26,6 +24,9 @@ class FileStore:
     async def read(self) -> BotState:
         state, _version = await asyncio.to_thread(self._load)
         return state
+
+    async def problems(self) -> list[str]:
+        return []  # an unreadable file is not worked around: read() raises StateError
 
     async def update(self, fn: StateUpdate) -> Written:
         # One writer at a time: each update sees the result of the one before.
@@ -44,11 +45,13 @@ class FileStore:
             raise StateError(f"cannot read state file {self.path}: {error.strerror}") from None
         try:
             document = json.loads(raw.decode("utf-8"))
-            return BotState.model_validate(document["state"]), int(document["version"])
+            return upgrade(document["state"]), int(document["version"])
+        except NewerSchema as error:
+            raise StateError(f"state file {self.path}: {error}") from None
         except (ValueError, KeyError, TypeError) as error:
             # ValueError covers bad UTF-8, bad JSON and a schema mismatch (pydantic's error).
             raise StateError(
-                f"state file {self.path} is not valid ({_first_line(error)}); "
+                f"state file {self.path} is not valid ({describe(error)}); "
                 "restore it from a backup or move it aside to start fresh"
             ) from None
 
@@ -79,11 +82,3 @@ class FileStore:
             os.fsync(directory)
         finally:
             os.close(directory)
-
-
-def _first_line(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        return f"{where}: {first['msg']}"
-    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"

@@ -34,9 +34,8 @@ from typing import Any, Protocol
 import aiohttp
 from gidgethub import BadRequest, GitHubException
 from gidgethub.abc import GitHubAPI
-from pydantic import ValidationError
 
-from bot.state.schema import SCHEMA_VERSION, BotState
+from bot.state.schema import BotState, NewerSchema, describe, upgrade
 from bot.state.store import InvalidState, StateError, StateUpdate, Written
 
 log = logging.getLogger(__name__)
@@ -80,28 +79,20 @@ def serialize(state: BotState) -> dict[str, str]:
 
 
 def deserialize(files: dict[str, str]) -> BotState:
-    """The state in a gist's files; a missing file is empty. Raises StateError."""
+    """The state in a gist's files; a missing file is empty.
+
+    Raises StateError for a newer schema (stop writing) and InvalidState for content that
+    does not parse or fails the schema (recoverable from the gist's history).
+    """
     try:
-        meta = json.loads(files.get(META_FILE) or "{}")
-        version = meta.get("schema_version", SCHEMA_VERSION)
-        if isinstance(version, int) and version > SCHEMA_VERSION:
-            raise StateError(
-                f"the state gist has schema_version {version}, newer than this bot's "
-                f"{SCHEMA_VERSION}: upgrade the bot; it will not write older data over it"
-            )
-        return BotState.model_validate(
-            {
-                "schema_version": version,
-                "runs": json.loads(files.get(RUNS_FILE) or "[]"),
-                "command_data": json.loads(files.get(COMMAND_DATA_FILE) or "{}"),
-            }
-        )
-    except (ValueError, AttributeError) as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        if isinstance(error, ValidationError):
-            problem = error.errors()[0]
-            first = f"{'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}"
-        raise InvalidState(f"the state gist is not valid ({first})") from None
+        document = json.loads(files.get(META_FILE) or "{}")
+        document["runs"] = json.loads(files.get(RUNS_FILE) or "[]")
+        document["command_data"] = json.loads(files.get(COMMAND_DATA_FILE) or "{}")
+        return upgrade(document)
+    except NewerSchema as error:
+        raise StateError(f"the state gist: {error}") from None
+    except (ValueError, TypeError) as error:
+        raise InvalidState(f"the state gist is not valid ({describe(error)})") from None
 
 
 @dataclass
@@ -152,6 +143,9 @@ class GistStore:
     async def read(self) -> BotState:
         usable = await self._usable(await self._current())
         return deserialize(usable.base.files)
+
+    async def problems(self) -> list[str]:
+        return list((await self._usable(await self._current())).notices)
 
     async def update(self, fn: StateUpdate) -> Written:
         pending = _Pending(fn)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.domain import Run, RunStatus, Source, Verdict
 
@@ -78,6 +79,38 @@ class BotState(BaseModel):
     command_data: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
+class NewerSchema(ValueError):
+    """Stored state written by a newer bot; an older one must not write over it."""
+
+
+def _from_unversioned(document: dict[str, Any]) -> dict[str, Any]:
+    # State written before schema_version existed has the same shape as version 1.
+    return {**document, "schema_version": 1}
+
+
+# MIGRATIONS[n] turns a version-n document into version n + 1.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: _from_unversioned}
+
+
+def upgrade(document: dict[str, Any]) -> BotState:
+    """Validate a stored document, migrating it to the current schema first.
+
+    Raises NewerSchema for a document from a newer bot, ValueError for one that is invalid.
+    """
+    version = document.get("schema_version", 0)
+    if not isinstance(version, int) or version < 0:
+        raise ValueError(f"schema_version must be a whole number, got {version!r}")
+    if version > SCHEMA_VERSION:
+        raise NewerSchema(
+            f"the state has schema_version {version}, newer than this bot's {SCHEMA_VERSION}: "
+            "upgrade the bot; it will not write older data over it"
+        )
+    while version < SCHEMA_VERSION:
+        document = MIGRATIONS[version](document)
+        version = document["schema_version"]
+    return BotState.model_validate(document)
+
+
 def command_data_key(command: str, repo: str) -> str:
     return f"{command}@{repo}"
 
@@ -91,3 +124,12 @@ def with_run(state: BotState, record: RunRecord) -> BotState:
 
 def with_command_data(state: BotState, key: str, data: dict[str, Any]) -> BotState:
     return state.model_copy(update={"command_data": {**state.command_data, key: data}})
+
+
+def describe(error: Exception) -> str:
+    """One line for a state that failed to parse or validate."""
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        return f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text}"

@@ -34,6 +34,10 @@ class Written:
 class Store(Protocol):
     async def read(self) -> BotState: ...
 
+    async def problems(self) -> list[str]:
+        """What is wrong with the stored content now, that reads work around; [] if nothing."""
+        ...
+
     async def update(self, fn: StateUpdate) -> Written:
         """Apply `fn` to the current state and make the result durable.
 

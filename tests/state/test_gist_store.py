@@ -203,6 +203,8 @@ async def test_a_gist_edited_into_bad_content_is_recovered(
     world.emulator.foreign_write(store.gist_id, {name: bad})
 
     assert "kept@o/r" in (await store.read()).command_data  # carries on from the last valid
+    (problem,) = await store.problems()  # and `bot state verify` says why
+    assert "not valid" in problem
     written = await store.update(adding("new@o/r"))  # type: ignore[arg-type]
     assert len(written.notices) == 1
     assert "not valid" in written.notices[0]
@@ -214,3 +216,4 @@ async def test_a_gist_edited_into_bad_content_is_recovered(
     assert files[backup] == bad
     assert {"kept@o/r", "new@o/r"} <= set(json.loads(files[COMMAND_DATA_FILE]))
     assert (await store.update(adding("later@o/r"))).notices == ()  # type: ignore[arg-type]
+    assert await store.problems() == []  # repaired by the write
