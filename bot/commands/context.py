@@ -1,9 +1,11 @@
 """What a handler receives and returns.
 
 A handler is `async def handle(ctx: CommandContext) -> Outcome`. It reads GitHub through
-`ctx.github`, returns Markdown for the status comment, and optionally data to keep for its
-next run on this repository; the pipeline makes that durable. Handlers never write state
-or post comments themselves: the pipeline records everything, so nothing bypasses it.
+`ctx.github`, returns Markdown for the status comment, and optionally how to change what it
+keeps for its next run on this repository: a function of the data kept now, which the
+pipeline applies inside the state update, so concurrent runs never overwrite each other.
+Handlers never write state or post comments themselves: the pipeline records everything,
+so nothing bypasses it.
 """
 
 from __future__ import annotations
@@ -44,10 +46,14 @@ class CommandContext:
     status_labels: frozenset[str] = frozenset()
 
 
+# Given what the command keeps now (None at first), what it is to keep from now on.
+KeepUpdate = Callable[[Mapping[str, Any] | None], dict[str, Any]]
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     markdown: str
-    save: dict[str, Any] | None = None
+    keep: KeepUpdate | None = None
 
 
 Handler = Callable[[CommandContext], Awaitable[Outcome]]

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.commands.catalogue import Catalogue, CommandSpec
-from bot.commands.context import CommandContext, Handler, Outcome, PastRun
+from bot.commands.context import CommandContext, Handler, KeepUpdate, Outcome, PastRun
 from bot.domain import HookResult, Permission, Request, Run, RunStatus, Verdict
 from bot.github import InstallationClient
 from bot.pipeline.hooks import check_permission, validate_arguments
@@ -128,7 +128,7 @@ class Pipeline:
             run.error = f"`/{spec.id}` did not finish within {spec.timeout_s:g} s"
             return _Ending(RunStatus.FAILED)
         run.summary = outcome.markdown
-        return _Ending(RunStatus.SUCCEEDED, outcome.save)
+        return _Ending(RunStatus.SUCCEEDED, outcome.keep)
 
     async def _context(
         self,
@@ -165,8 +165,8 @@ class Pipeline:
 
         def update(state: BotState) -> BotState:
             state = with_run(state, record)
-            if ending.save is not None:
-                state = with_command_data(state, key, ending.save)
+            if ending.keep is not None:
+                state = with_command_data(state, key, ending.keep(state.command_data.get(key)))
             return state
 
         return update
@@ -182,7 +182,7 @@ class _Ending:
     """How a run is to end, decided before its state is written."""
 
     status: RunStatus
-    save: dict[str, Any] | None = None
+    keep: KeepUpdate | None = None
 
 
 def _timed(result: HookResult, started: float) -> HookResult:

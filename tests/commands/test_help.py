@@ -257,7 +257,7 @@ def context(catalogue: Catalogue, permission: Permission, command: str | None) -
 async def test_help_without_a_name_lists(catalogue: Catalogue) -> None:
     outcome = await handle(context(catalogue, Permission.TRIAGE, None))
     assert outcome.markdown == listing(catalogue, Permission.TRIAGE)
-    assert outcome.save is None
+    assert outcome.keep is None
 
 
 @pytest.mark.parametrize("name", ["ship", "/ship"])

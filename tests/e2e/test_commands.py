@@ -5,6 +5,7 @@ The bot and the GitHub emulator each listen on a loopback port; nothing is mocke
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from bot.domain import RunStatus, Source
@@ -149,3 +150,15 @@ async def test_the_bot_ignores_its_own_comments(harness: Harness) -> None:
     assert all(d.ok for d in own)
     assert len((await harness.state()).runs) == 1  # ...and the bot does not act on them
     assert harness.bot.metrics.value("deliveries_total", outcome="ignored") >= len(own)
+
+
+async def test_concurrent_reports_with_different_filters_keep_both(harness: Harness) -> None:
+    # Both runs read what the command keeps before either writes; neither may erase the other.
+    await asyncio.gather(
+        harness.emulator.comment(REPO, 1, MAINTAINER, "/generate-report"),
+        harness.emulator.comment(REPO, 2, MAINTAINER, "/generate-report label=bug"),
+    )
+    await harness.settle()
+
+    kept = (await harness.state()).command_data[f"generate-report@{REPO}"]["snapshots"]
+    assert set(kept) == {"all", "label=bug"}

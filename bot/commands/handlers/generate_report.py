@@ -147,7 +147,6 @@ async def handle(ctx: CommandContext) -> Outcome:
     repo = ctx.request.repo
     issues = await gh_issues.list_issues(ctx.github, repo, labels=label)
     summary = summarize(issues, start, ctx.status_labels)
-    snapshots: dict[str, Any] = dict((ctx.saved or {}).get("snapshots", {}))
     filter_key = f"label={label}" if label else "all"
     markdown = render(
         repo.full_name,
@@ -155,9 +154,14 @@ async def handle(ctx: CommandContext) -> Outcome:
         start,
         label,
         summary,
-        snapshots.get(filter_key),
+        (ctx.saved or {}).get("snapshots", {}).get(filter_key),
         ctx.past_runs,
         ctx.now,
     )
-    snapshots[filter_key] = snapshot(summary, ctx.now)
-    return Outcome(markdown=markdown, save={"snapshots": snapshots})
+    taken = snapshot(summary, ctx.now)
+
+    def keep(kept: Mapping[str, Any] | None) -> dict[str, Any]:
+        # Only this filter's snapshot: a concurrent report with another filter keeps its own.
+        return {"snapshots": {**(kept or {}).get("snapshots", {}), filter_key: taken}}
+
+    return Outcome(markdown=markdown, keep=keep)
