@@ -99,6 +99,10 @@ class Pipeline:
             log.error("run %s: state not saved: %s", run.id, error)
             run.error = f"The bot could not save its state: {error}"
             return RunStatus.FAILED
+        except Exception as error:  # a bug, not an outage: still end the run visibly
+            log.exception("run %s: state update broke", run.id)
+            run.error = f"The bot could not save its state ({type(error).__name__}: {error})"
+            return RunStatus.FAILED
         for notice in written.notices:
             run.summary += f"\n\n> [!WARNING]\n> {notice}"
         return ending.status

@@ -27,9 +27,10 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 from gidgethub import BadRequest, GitHubException
@@ -39,6 +40,7 @@ from bot.state.schema import BotState, NewerSchema, describe, upgrade
 from bot.state.store import InvalidState, StateError, StateUpdate, Written
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 MARKER = "[issue-queue-bot state]"
 META_FILE = "state.json"
@@ -149,12 +151,19 @@ class GistStore:
 
     async def update(self, fn: StateUpdate) -> Written:
         pending = _Pending(fn)
+        # A caller that gives up still has its outcome read, so asyncio never warns of it.
+        pending.done.add_done_callback(lambda done: done.cancelled() or done.exception())
         self._queue.append(pending)
-        async with self._lock.hold():
-            # Whoever holds the lock writes everything queued so far, this update included
-            # unless an earlier writer already took it.
-            if not pending.done.done():
-                await self._write_batch()
+        try:
+            async with self._lock.hold():
+                # Whoever holds the lock writes everything queued so far, this update
+                # included unless an earlier writer already took it.
+                if not pending.done.done():
+                    await self._write_batch()
+        except asyncio.CancelledError:
+            if pending in self._queue:  # cancelled while waiting: nothing was written
+                self._queue.remove(pending)
+            raise
         return await pending.done
 
     async def _write_batch(self) -> None:
@@ -186,19 +195,36 @@ class GistStore:
             if not changed:
                 return Written(head.version, usable.notices)
             written = await self._patch(changed)
-            parent = await self._parent_of(written)
+            # From here the gist holds our write: it must be verified, and repaired if it
+            # was built on stale content, so transient errors are retried, not given up on.
+            parent = await self._retrying(partial(self._parent_of, written))
             if parent == head.version:
                 return Written(written, usable.notices)
             # Someone wrote between our read and our write, so our files were built on stale
             # content: rebuild on their revision, diffing against what the gist holds now.
-            foreign = await self._revision(parent)
+            foreign = await self._retrying(partial(self._revision, parent))
             head = _Snapshot(written, {**foreign.files, **changed})
             usable = await self._usable(foreign)
-            await asyncio.sleep(self._rng.uniform(0, self._backoff * 2**attempt))
+            await self._pause(attempt)
         raise StateError(
-            f"the state gist {self.gist_id} kept changing under the bot "
-            f"({MAX_ATTEMPTS} attempts); the update was not saved, try the command again"
+            f"the state gist {self.gist_id} kept changing under the bot ({MAX_ATTEMPTS} "
+            "attempts); the update may have been saved on stale content: run "
+            "`bot state verify`, then try the command again"
         )
+
+    async def _retrying(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return await call()
+            except StateError:
+                if attempt == MAX_ATTEMPTS:
+                    raise
+                await self._pause(attempt)
+        raise AssertionError("unreachable")
+
+    async def _pause(self, attempt: int) -> None:
+        # Full jitter: concurrent writers spread out instead of colliding again.
+        await asyncio.sleep(self._rng.uniform(0, self._backoff * 2**attempt))
 
     async def _usable(self, snapshot: _Snapshot) -> _Usable:
         """What to build on: `snapshot` if the bot can read it, else the newest revision it
@@ -234,9 +260,14 @@ class GistStore:
             if pending.done.done():
                 continue
             try:
-                state = pending.fn(state.model_copy(deep=True))
+                new = pending.fn(state.model_copy(deep=True))
+                if not isinstance(new, BotState):
+                    raise TypeError(f"a state update returned {type(new).__name__}, not state")
+                serialize(new)  # what cannot be written must fail here, for its caller only
             except Exception as error:  # one caller's broken update fails only that caller
                 pending.done.set_exception(error)
+                continue
+            state = new
         return state
 
     async def _current(self) -> _Snapshot:
@@ -280,10 +311,13 @@ class GistStore:
         return files
 
     async def _raw(self, url: str) -> str:
-        async with self._session.get(url) as response:
-            if response.status != 200:
-                raise StateError(f"could not read {url} of the state gist: HTTP {response.status}")
-            return await response.text()
+        try:
+            async with self._session.get(url) as response:
+                if response.status != 200:
+                    raise StateError(f"could not read {url}: HTTP {response.status}")
+                return await response.text()
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise StateError(f"could not read {url}: {type(error).__name__}") from None
 
     async def _call(self, method: str, url: str, *, data: Any = None, **url_vars: Any) -> Any:
         url_vars = {"gist_id": self.gist_id, **url_vars}
@@ -295,6 +329,11 @@ class GistStore:
             raise StateError(
                 f"GitHub answered {type(error).__name__} ({error}) on the state gist "
                 f"{self.gist_id}: check GIST_ID and that GIST_TOKEN has the gist scope"
+            ) from None
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise StateError(
+                f"could not reach GitHub for the state gist {self.gist_id} "
+                f"({type(error).__name__}: {error})"
             ) from None
 
 

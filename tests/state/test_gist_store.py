@@ -158,36 +158,6 @@ async def test_a_newer_schema_stops_writes(world: GistWorld) -> None:
     assert world.patches() == []
 
 
-async def test_a_broken_update_fails_only_its_caller(world: GistWorld) -> None:
-    store = await world.store()
-
-    def broken(state: BotState) -> BotState:
-        raise ValueError("bug in one command")
-
-    results = await asyncio.gather(
-        store.update(adding("good@o/r")),  # type: ignore[arg-type]
-        store.update(broken),
-        return_exceptions=True,
-    )
-    assert isinstance(results[1], ValueError)
-    assert "good@o/r" in (await store.read()).command_data
-    assert RUNS_FILE in world.emulator.gist_view(store.gist_id)
-
-
-async def test_a_cancelled_writer_hands_the_others_on(world: GistWorld) -> None:
-    store = await world.store()
-    world.emulator.set_latency(0.05)
-    writer = asyncio.create_task(store.update(adding("first@o/r")))  # type: ignore[arg-type]
-    await asyncio.sleep(0.01)  # the first caller now holds the lock and is writing
-    waiting = asyncio.create_task(store.update(adding("second@o/r")))  # type: ignore[arg-type]
-    await asyncio.sleep(0.01)
-    writer.cancel()
-
-    await asyncio.wait_for(waiting, timeout=5)  # not stranded by the cancelled writer
-    world.emulator.set_latency(0)
-    assert "second@o/r" in (await store.read()).command_data
-
-
 @pytest.mark.parametrize(
     ("name", "bad"),
     [
@@ -217,3 +187,74 @@ async def test_a_gist_edited_into_bad_content_is_recovered(
     assert {"kept@o/r", "new@o/r"} <= set(json.loads(files[COMMAND_DATA_FILE]))
     assert (await store.update(adding("later@o/r"))).notices == ()  # type: ignore[arg-type]
     assert await store.problems() == []  # repaired by the write
+
+
+async def busy_writer(world: GistWorld, store: GistStore) -> asyncio.Task[Written]:
+    """A first update that holds the lock for a while (50 ms a call), so the updates made
+    meanwhile queue up and share the next batch."""
+    world.emulator.set_latency(0.05)
+    task = asyncio.create_task(store.update(adding("first@o/r")))  # type: ignore[arg-type]
+    await asyncio.sleep(0.02)
+    return task
+
+
+async def test_a_broken_update_fails_only_its_caller_in_a_shared_batch(world: GistWorld) -> None:
+    store = await world.store()
+    first = await busy_writer(world, store)
+
+    def raises(state: BotState) -> BotState:
+        raise ValueError("bug in one command")
+
+    def unwritable(state: BotState) -> BotState:
+        return with_command_data(state, "bad@o/r", {"thing": object()})
+
+    results = await asyncio.gather(
+        store.update(adding("good@o/r")),  # type: ignore[arg-type]
+        store.update(raises),
+        store.update(unwritable),
+        return_exceptions=True,
+    )
+    await first
+    world.emulator.set_latency(0)
+
+    assert isinstance(results[0], Written)
+    assert isinstance(results[1], ValueError)
+    assert isinstance(results[2], Exception)
+    assert set((await store.read()).command_data) == {"first@o/r", "good@o/r"}
+    assert len(world.patches()) == 2  # the good update and the first one: two batches
+
+
+async def test_a_writer_cancelled_mid_batch_hands_the_others_on(world: GistWorld) -> None:
+    store = await world.store()
+    first = await busy_writer(world, store)
+    second = asyncio.create_task(store.update(adding("second@o/r")))  # type: ignore[arg-type]
+    third = asyncio.create_task(store.update(adding("third@o/r")))  # type: ignore[arg-type]
+    await first
+    await asyncio.sleep(0.01)  # `second` now holds the lock, writing the batch [second, third]
+    second.cancel()
+
+    written = await asyncio.wait_for(third, timeout=5)  # not stranded by the cancelled writer
+    world.emulator.set_latency(0)
+    assert isinstance(written, Written)
+    assert "third@o/r" in (await store.read()).command_data
+
+
+async def test_a_caller_cancelled_while_waiting_writes_nothing(world: GistWorld) -> None:
+    store = await world.store()
+    first = await busy_writer(world, store)
+    waiting = asyncio.create_task(store.update(adding("never@o/r")))  # type: ignore[arg-type]
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    await first
+    world.emulator.set_latency(0)
+
+    assert "never@o/r" not in (await store.read()).command_data
+
+
+async def test_github_out_of_reach_is_a_state_error(world: GistWorld) -> None:
+    store = await world.store()
+    await world.emulator.stop()
+
+    with pytest.raises(StateError, match="could not reach GitHub"):
+        await store.update(adding("x@o/r"))  # type: ignore[arg-type]
+    await world.emulator.start()  # the fixture stops it again
