@@ -13,6 +13,7 @@ from bot.commands.context import CommandContext
 from bot.commands.handlers import HANDLERS
 from bot.commands.handlers.help import details, handle, listing
 from bot.domain import Permission, RepoRef, Request, Source
+from tests.markdown_tables import rows_under
 
 PROJECT_COMMANDS = Path(__file__).resolve().parents[2] / ".claude" / "commands"
 NONE_TO_RUN = "There is no command you can run here."
@@ -122,15 +123,7 @@ def spec_from(tmp_path: Path, text: str, name: str = "generate-report") -> Comma
 
 
 def table_rows(text: str) -> list[str]:
-    lines = text.splitlines()
-    start = lines.index("| parameter | type | default | description |")
-    assert lines[start + 1] == "| --- | --- | --- | --- |"
-    rows = []
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append(line)
-    return rows
+    return rows_under(text.splitlines(), "| parameter | type | default | description |")
 
 
 def test_details_show_the_parameter_table(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from bot.report.render import (
     run_id_in,
     status_comment,
 )
+from tests.markdown_tables import rows_under
 
 RECEIVED = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 COMMAND_LINE = "/generate-report since=30d"
@@ -70,15 +71,7 @@ def markdown_lines(text: str) -> list[str]:
 
 def hook_rows(comment: str) -> list[str]:
     """The rows of the hook table, up to the first line that is not a table row."""
-    lines = markdown_lines(comment)
-    start = lines.index(HOOK_HEADER)
-    assert lines[start + 1] == "| --- | --- | --- | --- |"
-    rows = []
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append(line)
-    return rows
+    return rows_under(markdown_lines(comment), HOOK_HEADER)
 
 
 # --- The marker --------------------------------------------------------------------------
