@@ -28,6 +28,7 @@ from bot.github.client import USER_AGENT
 from bot.intake import Intake
 from bot.metrics import Metrics
 from bot.pipeline import PermissionResolver, Pipeline
+from bot.pipeline.claude_hooks import HookConfig, load_hook_config
 from bot.pipeline.runner import utc_now
 from bot.report import Reporter
 from bot.state import FileStore, Store
@@ -55,6 +56,13 @@ def load_commands(settings: Settings, handlers: Mapping[str, Handler] = HANDLERS
     for problem in catalogue.problems:
         log.warning("command not loaded: %s", problem)
     return catalogue
+
+
+def load_hooks(settings: Settings) -> HookConfig:
+    hooks = load_hook_config(settings.claude_dir)
+    for warning in hooks.warnings:
+        log.warning("hooks: %s", warning)
+    return hooks
 
 
 def make_github(settings: Settings, session: aiohttp.ClientSession) -> GitHub:
@@ -100,6 +108,9 @@ async def build_bot(
         store=store,
         reporter=reporter,
         permissions=PermissionResolver(settings.permission_cache_seconds),
+        hook_config=load_hooks(settings),
+        # CLAUDE_PROJECT_DIR: the folder that holds the App's .claude, hooks' working dir.
+        project_dir=settings.claude_dir.resolve().parent,
         clock=clock,
     )
     intake = Intake(

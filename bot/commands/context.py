@@ -44,6 +44,8 @@ class CommandContext:
     past_runs: tuple[PastRun, ...]
     # The status labels the bot itself puts on issues (not the project's own labels).
     status_labels: frozenset[str] = frozenset()
+    # What the App's hooks added for the handler (Claude Code's additionalContext).
+    additional_context: str = ""
 
 
 # Given what the command keeps now (None at first), what it is to keep from now on.

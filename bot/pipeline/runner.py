@@ -13,15 +13,17 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from bot.commands.catalogue import Catalogue, CommandSpec
 from bot.commands.context import CommandContext, Handler, KeepUpdate, Outcome, PastRun
 from bot.domain import HookResult, Permission, Request, Run, RunStatus, Verdict
 from bot.github import InstallationClient
-from bot.pipeline.hooks import check_permission, validate_arguments
+from bot.pipeline.claude_hooks import HookConfig, HookOutcome, run_stage
+from bot.pipeline.hooks import blocked_reply, check_permission, hook_payload, validate_arguments
 from bot.pipeline.permissions import PermissionResolver
 from bot.report import Reporter
 from bot.report.labels import check_transition
@@ -58,6 +60,8 @@ class Pipeline:
         store: Store,
         reporter: Reporter,
         permissions: PermissionResolver,
+        hook_config: HookConfig,
+        project_dir: Path,
         clock: Callable[[], datetime] = utc_now,
     ):
         self.catalogue = catalogue
@@ -65,6 +69,8 @@ class Pipeline:
         self._store = store
         self._reporter = reporter
         self._permissions = permissions
+        self._hook_config = hook_config
+        self._project_dir = project_dir
         self._clock = clock
 
     async def run(self, request: Request, gh: InstallationClient) -> Run:
@@ -123,7 +129,12 @@ class Pipeline:
         if bound.result.verdict is not Verdict.PASS:
             run.summary = _usage_reply(bound.result.reason, bound.usage)
             return _Ending(RunStatus.BLOCKED)
+        blockers, additional_context = await self._claude_hooks(run, spec, bound.params)
+        if blockers:
+            run.summary = blocked_reply(blockers)
+            return _Ending(RunStatus.BLOCKED)
         context = await self._context(request, spec, bound.params, gh, permission)
+        context = replace(context, additional_context=additional_context)
         try:
             outcome: Outcome = await asyncio.wait_for(
                 self._handlers[spec.handler or ""](context), timeout=spec.timeout_s
@@ -133,6 +144,25 @@ class Pipeline:
             return _Ending(RunStatus.FAILED)
         run.summary = outcome.markdown
         return _Ending(RunStatus.SUCCEEDED, outcome.keep)
+
+    async def _claude_hooks(
+        self, run: Run, spec: CommandSpec, params: Mapping[str, Any]
+    ) -> tuple[list[HookOutcome], str]:
+        """The App's hooks before the command: the blockers, or the context they add."""
+        added: list[str] = []
+        # The events before a command (docs/hooks.md), with what their matchers test.
+        for event, subject in (("UserPromptSubmit", None), ("PreCommand", spec.id)):
+            hooks = self._hook_config.matching(event, subject)
+            if not hooks:
+                continue
+            payload = hook_payload(event, run, params, self._project_dir)
+            outcomes = await run_stage(hooks, event, payload, project_dir=self._project_dir)
+            run.hooks.extend(outcome.result for outcome in outcomes)
+            blockers = [o for o in outcomes if o.result.verdict is Verdict.BLOCK]
+            if blockers:
+                return blockers, ""
+            added.extend(o.additional_context for o in outcomes if o.additional_context)
+        return [], "\n\n".join(added)
 
     async def _context(
         self,
