@@ -13,7 +13,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -133,8 +133,9 @@ class Pipeline:
         if blockers:
             run.summary = blocked_reply(blockers)
             return _Ending(RunStatus.BLOCKED)
-        context = await self._context(request, spec, bound.params, gh, permission)
-        context = replace(context, additional_context=additional_context)
+        context = await self._context(
+            request, spec, bound.params, gh, permission, additional_context
+        )
         try:
             outcome: Outcome = await asyncio.wait_for(
                 self._handlers[spec.handler or ""](context), timeout=spec.timeout_s
@@ -171,6 +172,7 @@ class Pipeline:
         params: Mapping[str, Any],
         gh: InstallationClient,
         permission: Permission,
+        additional_context: str,
     ) -> CommandContext:
         state = await self._store.read()
         repo = request.repo.full_name
@@ -190,6 +192,7 @@ class Pipeline:
             saved=state.command_data.get(command_data_key(spec.id, repo)),
             past_runs=past,
             status_labels=self._reporter.labels.all(),
+            additional_context=additional_context,
         )
 
     @staticmethod
