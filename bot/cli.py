@@ -212,7 +212,8 @@ async def _drive(
         last = state.runs[-1]
         hooks = ", ".join(f"{h.name} {h.verdict}" for h in last.hooks) or "none"
         print(
-            f"\nState ({settings.data_dir / 'state.json'}): {len(state.runs)} runs recorded; "
+            f"\nState ({settings.data_dir / 'state.json'}): {count(len(state.runs), 'run')} "
+            "recorded; "
             f"last: /{last.command} {last.status} (hooks: {hooks})"
         )
     return 0
@@ -303,5 +304,8 @@ async def _verify(settings: Settings) -> int:
             problems += audit_problems(state.runs, await issue_comments(github, state.runs))
     for problem in problems:
         print(f"problem: {problem}")
-    print(count(len(problems), "problem") if problems else "state and issues agree")
+    if problems:
+        print(count(len(problems), "problem"))
+    else:
+        print("no problems" if settings.sandbox else "state and issues agree")
     return 1 if problems else 0
