@@ -171,6 +171,7 @@ class Catalogue:
                 index.setdefault(alias, spec)
         self._index = index
         self._names = frozenset(index)
+        self._runnable_names = frozenset(name for name, spec in index.items() if spec.runnable)
         by_label: dict[str, list[CommandSpec]] = defaultdict(list)
         for spec in self._specs:
             for label in spec.trigger_labels:
@@ -183,6 +184,10 @@ class Catalogue:
     def names(self) -> frozenset[str]:
         """Every id and alias, for the command grammar."""
         return self._names
+
+    def runnable_names(self) -> frozenset[str]:
+        """The ids and aliases of the commands the bot can run: what counts in a comment."""
+        return self._runnable_names
 
     def by_trigger_label(self, label: str) -> tuple[CommandSpec, ...]:
         # GitHub treats label names case-insensitively.

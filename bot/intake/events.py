@@ -68,18 +68,12 @@ def interpret(
     return Ignored(f"{event}{'.' + str(action) if action else ''} is not handled")
 
 
-def _runnable_names(catalogue: Catalogue) -> frozenset[str]:
-    return frozenset(
-        name for spec in catalogue if spec.runnable for name in (spec.id, *spec.aliases)
-    )
-
-
 def _comment(
     event: IssueCommentEvent, delivery_id: str, catalogue: Catalogue, received_at: datetime
 ) -> Decision:
     if event.sender.is_bot or event.comment.user.is_bot:
         return Ignored("comment written by a bot")
-    names = _runnable_names(catalogue)
+    names = catalogue.runnable_names()
     body = event.comment.body or ""
     if event.action == "created":
         found = scan(body, names)

@@ -101,13 +101,10 @@ class Pipeline:
         """
         try:
             written = await self._store.update(self._state_update(run, ending))
-        except StateError as error:
-            log.error("run %s: state not saved: %s", run.id, error)
-            run.error = f"The bot could not save its state: {error}"
-            return RunStatus.FAILED
-        except Exception as error:  # a bug, not an outage: still end the run visibly
-            log.exception("run %s: state update broke", run.id)
-            run.error = f"The bot could not save its state ({type(error).__name__}: {error})"
+        except Exception as error:  # an outage or a bug alike: the run still ends visibly
+            log.exception("run %s: state not saved", run.id)
+            detail = error if isinstance(error, StateError) else f"{type(error).__name__}: {error}"
+            run.error = f"The bot could not save its state: {detail}"
             return RunStatus.FAILED
         for notice in written.notices:
             run.summary += f"\n\n> [!WARNING]\n> {notice}"

@@ -86,6 +86,17 @@ def report(tmp_path: Path) -> CommandSpec:
 # Naming --------------------------------------------------------------------------------
 
 
+def test_runnable_names_are_the_ids_and_aliases_of_commands_with_a_handler(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, "ops/deploy.md", "---\nhandler: deploy\n---\nDeploy.\n")
+    write(tmp_path, "frontend/component.md", "Make a component.\n")
+    catalogue = load(tmp_path)
+
+    assert catalogue.runnable_names() == {"ops:deploy", "deploy"}
+    assert "component" in catalogue.names()
+
+
 def test_ids_namespaces_and_aliases(tmp_path: Path) -> None:
     write(tmp_path, "deploy.md", "Deploy.\n")
     write(tmp_path, "frontend/component.md", "Make a component.\n")

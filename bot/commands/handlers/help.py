@@ -50,8 +50,7 @@ async def handle(ctx: CommandContext) -> Outcome:
         return Outcome(markdown=listing(ctx.catalogue, ctx.actor_permission))
     spec = ctx.catalogue.get(name)
     if spec is None or not spec.runnable:
-        runnable = [alias for s in ctx.catalogue if s.runnable for alias in (s.id, *s.aliases)]
-        near = scan(f"/{name}", runnable).near_misses
+        near = scan(f"/{name}", ctx.catalogue.runnable_names()).near_misses
         hint = f" Did you mean `/{near[0].suggestion}`?" if near else ""
         return Outcome(
             markdown=f"There is no command `/{name}` here.{hint}\n\n"
