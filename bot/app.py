@@ -29,7 +29,11 @@ from bot.intake import Intake
 from bot.metrics import Metrics
 from bot.pipeline import PermissionResolver, Pipeline
 from bot.pipeline.claude_hooks import HookConfig, load_hook_config
+from bot.pipeline.hooks import Limits, register_builtin_hooks
+from bot.pipeline.limits import ConcurrencyGuard, TokenBuckets
+from bot.pipeline.registry import HookRegistry
 from bot.pipeline.runner import utc_now
+from bot.pipeline.stages import StageRunner
 from bot.report import Reporter
 from bot.state import FileStore, Store
 from bot.state.gist import GistStore, find_or_create_gist
@@ -65,6 +69,19 @@ def load_hooks(settings: Settings) -> HookConfig:
     return hooks
 
 
+def make_stages(settings: Settings, app_hooks: HookRegistry | None = None) -> StageRunner:
+    """The hook stages: the built-in hooks first, then the App's in-process and Claude Code
+    hooks."""
+    registry = HookRegistry()
+    limits = Limits(settings.rate_limit, TokenBuckets(), ConcurrencyGuard())
+    register_builtin_hooks(registry, limits)
+    for hook in app_hooks or ():
+        registry.add(hook)
+    # CLAUDE_PROJECT_DIR: the folder that holds the App's .claude, the hooks' working dir.
+    project_dir = settings.claude_dir.resolve().parent
+    return StageRunner(registry, load_hooks(settings), project_dir=project_dir)
+
+
 def make_github(settings: Settings, session: aiohttp.ClientSession) -> GitHub:
     if settings.app_id is None:
         raise ConfigError("APP_ID: not set (run `bot serve` without credentials for sandbox)")
@@ -93,8 +110,10 @@ async def build_bot(
     *,
     clock: Callable[[], datetime] = utc_now,
     handlers: Mapping[str, Handler] = HANDLERS,
+    hooks: HookRegistry | None = None,
 ) -> Bot:
-    """The bot, wired; `handlers` lets a test or an embedding program bring its own."""
+    """The bot, wired; a test or an embedding program may bring its own `handlers` and
+    in-process `hooks`."""
     if settings.webhook_secret is None:
         raise ConfigError("WEBHOOK_SECRET: not set")
     catalogue = load_commands(settings, handlers)
@@ -108,9 +127,7 @@ async def build_bot(
         store=store,
         reporter=reporter,
         permissions=PermissionResolver(settings.permission_cache_seconds),
-        hook_config=load_hooks(settings),
-        # CLAUDE_PROJECT_DIR: the folder that holds the App's .claude, hooks' working dir.
-        project_dir=settings.claude_dir.resolve().parent,
+        stages=make_stages(settings, hooks),
         clock=clock,
     )
     intake = Intake(

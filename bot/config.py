@@ -12,10 +12,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
-from bot.domain import RunStatus
+from bot.domain import RateLimit, RunStatus
 
 
 class ConfigError(Exception):
@@ -44,6 +51,10 @@ class StatusLabels(BaseModel):
 
     def all(self) -> frozenset[str]:
         return frozenset(self.for_status(status) for status in RunStatus)
+
+
+def _rate_limit(value: object) -> object:
+    return RateLimit.parse(value) if isinstance(value, str) else value
 
 
 class Settings(BaseSettings):
@@ -78,6 +89,9 @@ class Settings(BaseSettings):
     labels: StatusLabels = StatusLabels()
     # How long a collaborator's permission is trusted before it is asked again.
     permission_cache_seconds: Annotated[float, Field(ge=0)] = 300.0
+    # Runs of one command by one user, unless its frontmatter says otherwise (`rate-limit:`).
+    # Generous for people; it stops loops (a bot answering a bot) and floods.
+    rate_limit: Annotated[RateLimit, NoDecode, BeforeValidator(_rate_limit)] = RateLimit(30, 60.0)
     # Payloads over GitHub's own cap are refused with 413.
     max_payload_bytes: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
 
@@ -140,4 +154,7 @@ def describe_validation_error(error: ValidationError) -> str:
         return message
     if any(word in location for word in ("KEY", "SECRET", "TOKEN")):
         return f"{location}: {message}"  # never echo a secret back
-    return f"{location}: {message} (got {first.get('input')!r})"
+    given = f"{first.get('input')!r}"
+    if message.endswith(given):
+        return f"{location}: {message}"
+    return f"{location}: {message} (got {given})"

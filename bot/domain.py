@@ -7,21 +7,18 @@ bot passes these dataclasses around.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum, StrEnum
 
 
 class Source(StrEnum):
-    """Where a request came from. Every source goes through the same pipeline."""
+    """Where a request came from. Every source goes through the same pipeline, and
+    tests/e2e/test_no_bypass.py drives each one: a new entry adds its member there too."""
 
     COMMENT = "comment"
     LABEL = "label"
-    API = "api"
-    EXTERNAL = "external"
-    RETRY = "retry"
-    RECONCILE = "reconcile"
-    CLI = "cli"
 
 
 class Permission(Enum):
@@ -116,12 +113,58 @@ class Request:
     issue_labels: frozenset[str] = frozenset()
 
 
+_PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+_PERIOD_ALIASES = {"s": "second", "sec": "second", "min": "minute", "m": "minute", "h": "hour",
+                   "d": "day"}  # fmt: skip
+_RATE = re.compile(r"\s*(\d+)\s*(?:/|per)\s*([a-z]+?)s?\s*", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most `count` runs per `period_s`, with bursts up to `count` (a token bucket).
+
+    `count == 0` means no limit at all.
+    """
+
+    count: int
+    period_s: float
+
+    @property
+    def unlimited(self) -> bool:
+        return self.count == 0
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        """`'10/hour'`, `'5 per minute'`, `'30/min'` -> a limit; `'none'` -> no limit.
+
+        Raises ValueError naming the accepted forms.
+        """
+        if text.strip().lower() in ("none", "off", "unlimited"):
+            return cls(0, 0.0)
+        match = _RATE.fullmatch(text)
+        unit = match.group(2).lower() if match else ""
+        unit = _PERIOD_ALIASES.get(unit, unit)
+        if match is None or unit not in _PERIODS or int(match.group(1)) < 1:
+            raise ValueError(
+                f"expected a rate such as 10/hour, 5/minute or 100/day (or none), got {text!r}"
+            )
+        return cls(int(match.group(1)), _PERIODS[unit])
+
+    def __str__(self) -> str:
+        if self.unlimited:
+            return "none"
+        unit = next(name for name, seconds in _PERIODS.items() if seconds == self.period_s)
+        return f"{self.count}/{unit}"
+
+
 @dataclass(frozen=True, slots=True)
 class HookResult:
     name: str
     verdict: Verdict
     reason: str = ""
     duration_ms: float = 0.0
+    # The answer was reused from an earlier run (a hook that declared itself deterministic).
+    cached: bool = False
 
 
 @dataclass(slots=True)
@@ -138,6 +181,8 @@ class Run:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     status_comment_id: int | None = None
+    # Wall time of the hook stages: what the hooks added to the run.
+    hook_time_ms: float = 0.0
 
     @property
     def duration_ms(self) -> float | None:

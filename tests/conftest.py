@@ -15,6 +15,7 @@ from bot.app import Bot, build_bot, start_http
 from bot.commands.context import Handler
 from bot.commands.handlers import HANDLERS
 from bot.config import Settings, load_settings
+from bot.pipeline.registry import HookRegistry
 from bot.sandbox import APP_ID, APP_SLUG, REPO, seed_demo_world
 from bot.state import BotState
 from bot.testing import Delivery, GitHubEmulator, KeyPair, generate_key_pair
@@ -64,11 +65,14 @@ async def running(
     *,
     claude_dir: Path = PROJECT / ".claude",
     handlers: Mapping[str, Handler] = HANDLERS,
+    hooks: HookRegistry | None = None,
     gist_state: bool = False,
+    **settings: object,
 ) -> AsyncIterator[Harness]:
     """The emulator (demo world) and the bot, both serving on loopback ports.
 
-    With `gist_state`, the bot keeps its state in a gist of the emulator's.
+    With `gist_state`, the bot keeps its state in a gist of the emulator's; `hooks` are
+    in-process hooks added after the built-ins; other keywords are settings.
     """
     secret = "test-webhook-secret"
     emulator = GitHubEmulator(
@@ -80,11 +84,10 @@ async def running(
     seed_demo_world(emulator, datetime.now(UTC))
     emulator.set_role(REPO, "visitor", "read")
     api_url = await emulator.start()
-    state: dict[str, object] = {}
     if gist_state:
-        state = {"state_backend": "gist", "gist_token": emulator.add_user_token("state-owner")}
-    settings = load_settings(
-        **state,
+        settings |= {"state_backend": "gist", "gist_token": emulator.add_user_token("state-owner")}
+    loaded = load_settings(
+        **settings,
         app_id=APP_ID,
         private_key=keys.private_pem,
         webhook_secret=secret,
@@ -93,11 +96,11 @@ async def running(
         claude_dir=claude_dir,
     )
     async with aiohttp.ClientSession() as session:
-        bot = await build_bot(settings, session, handlers=handlers)
+        bot = await build_bot(loaded, session, handlers=handlers, hooks=hooks)
         runner, bot_url = await start_http(bot.web_app, "127.0.0.1", 0)
-        emulator.webhook_url = bot_url + settings.webhook_path
+        emulator.webhook_url = bot_url + loaded.webhook_path
         try:
-            yield Harness(emulator, bot, bot_url, settings)
+            yield Harness(emulator, bot, bot_url, loaded)
         finally:
             await emulator.settle()
             await runner.cleanup()

@@ -21,6 +21,7 @@ parameters:
 timeout: 120                    # seconds, > 0 (default 60)
 rerun-on-edit: false            # re-run when the comment that asked is edited (default false)
 concurrency: issue              # issue|repository|global|none (default none)
+rate-limit: 5/hour              # runs per user, a token bucket (default: RATE_LIMIT, or none)
 ```
 
 A parameter has a `type` (string, integer, number, boolean, since; default string), and may
@@ -49,7 +50,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, create_model
 
 from bot.commands.frontmatter import parse_bool, split_frontmatter
-from bot.domain import Permission
+from bot.domain import Permission, RateLimit
 
 __all__ = [
     "Catalogue",
@@ -114,6 +115,8 @@ class CommandSpec:
     timeout_s: float
     rerun_on_edit: bool
     concurrency: str
+    # Runs per user of this command; None: the App's default (RATE_LIMIT) applies.
+    rate_limit: RateLimit | None
     # The whole frontmatter as read; a read-only view, left out of the hash.
     metadata: Mapping[str, object] = field(hash=False)
 
@@ -358,6 +361,7 @@ class _Loader:
             timeout_s=_field(metadata, "timeout", _parse_timeout, DEFAULT_TIMEOUT_S, errors),
             rerun_on_edit=_field(metadata, "rerun-on-edit", parse_bool, False, errors),
             concurrency=_field(metadata, "concurrency", _parse_concurrency, "none", errors),
+            rate_limit=_field(metadata, "rate-limit", _parse_rate_limit, None, errors),
             metadata=MappingProxyType(metadata),
         )
         if errors:
@@ -467,6 +471,10 @@ def _parse_concurrency(value: object) -> str:
     if scope not in CONCURRENCY_SCOPES:
         raise ValueError(f"use one of {', '.join(CONCURRENCY_SCOPES)}; got {value!r}")
     return scope
+
+
+def _parse_rate_limit(value: object) -> RateLimit:
+    return RateLimit.parse(str(value))
 
 
 def _parse_parameters(value: object) -> tuple[ParameterSpec, ...]:

@@ -6,12 +6,16 @@ keeps for its next run on this repository: a function of the data kept now, whic
 pipeline applies inside the state update, so concurrent runs never overwrite each other.
 Handlers never write state or post comments themselves: the pipeline records everything,
 so nothing bypasses it.
+
+Only the pipeline can build a context (invariant 1): the constructor wants a seal, and the
+one seal is handed out once, to `bot.pipeline.runner` at import. A handler therefore never
+runs without its hooks having run first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +31,28 @@ class PastRun:
     status: RunStatus
     issue: int
     finished_at: datetime | None
+
+
+class BypassError(RuntimeError):
+    """Something other than the pipeline tried to build a CommandContext. Go through
+    `Pipeline.run`, which runs the hooks first (invariant 1)."""
+
+
+class _Seal:
+    __slots__ = ()
+
+
+_SEAL = _Seal()
+_seal_issued = False
+
+
+def pipeline_seal() -> object:
+    """The seal a CommandContext needs. Issued once: a second caller gets BypassError."""
+    global _seal_issued
+    if _seal_issued:
+        raise BypassError("the pipeline's seal was already issued; only the pipeline runs handlers")
+    _seal_issued = True
+    return _SEAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +72,14 @@ class CommandContext:
     status_labels: frozenset[str] = frozenset()
     # What the App's hooks added for the handler (Claude Code's additionalContext).
     additional_context: str = ""
+    # Proof that the pipeline built this context (see the module's docstring).
+    seal: object = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.seal is not _SEAL:
+            raise BypassError(
+                "a CommandContext is built only by the pipeline; run commands with Pipeline.run"
+            )
 
 
 # Given what the command keeps now (None at first), what it is to keep from now on.

@@ -10,6 +10,11 @@ Both files are read and merged (settings.json first). Nothing in them is fatal: 
 events, non-command handler types (prompt, agent, http, mcp_tool), bad timeouts, invalid
 regexes and malformed entries become warnings and are skipped.
 
+The bot's own settings live under one root key, which Claude Code ignores (the settings root
+allows extra keys); a hook declares itself deterministic there, by its command string:
+``{"issueQueueBot": {"cacheSeconds": {"<command>": 300}}}``: the same input within 300 s
+reuses its answer.
+
 Matchers (DOCS-HEAD rule): ``"*"``, ``""`` or absent match all; a value made only of
 ``[A-Za-z0-9_\\- ,|]`` is an exact name or a list split on ``|`` / ``,``; anything else is an
 unanchored regex (``re.search`` stands in for JavaScript's ``RegExp.test``).
@@ -43,7 +48,7 @@ import shlex
 import signal
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.domain import HookResult, Verdict
@@ -68,8 +73,8 @@ KNOWN_EVENTS: frozenset[str] = frozenset(
         "ElicitationResult", "StopFailure", "CwdChanged", "FileChanged", "TaskCreated",
         "PermissionDenied", "UserPromptExpansion", "PostToolBatch", "MessageDisplay",
         "DirectoryAdded",
-        # The bot's own moments (docs/hooks.md); its matchers test the command id.
-        "PreCommand",
+        # The bot's own moments (docs/hooks.md); their matchers test the command id.
+        "PreCommand", "PostCommand", "StateUpdated",
     }
 )  # fmt: skip
 # Events whose plain stdout on exit 0 becomes context (docs §3.5).
@@ -86,6 +91,8 @@ class CommandHook:
     source: str
     # Exec form (CL 2.1.139): with args the command is an executable run without a shell.
     args: tuple[str, ...] = ()
+    # Declared deterministic (the bot's settings key, below): reuse answers this long.
+    cache_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,10 @@ def _compile_matcher(matcher: str) -> frozenset[str] | re.Pattern[str] | _Invali
         return _INVALID
 
 
+def matcher_is_valid(matcher: str) -> bool:
+    return not isinstance(_compile_matcher(matcher), _Invalid)
+
+
 def matcher_matches(matcher: str | None, subject: str | None) -> bool:
     if matcher is None:
         return True
@@ -196,6 +207,9 @@ def load_hook_config(claude_dir: Path) -> HookConfig:
     return HookConfig(tuple(groups), tuple(warnings))
 
 
+BOT_SETTINGS_KEY = "issueQueueBot"
+
+
 def parse_settings(
     settings: object, source: str, groups: list[HookGroup], warnings: list[str]
 ) -> None:
@@ -203,6 +217,43 @@ def parse_settings(
     if not isinstance(settings, dict):
         warnings.append(f"{source}: the settings root is not an object; ignored")
         return
+    start = len(groups)
+    _parse_hooks(settings, source, groups, warnings)
+    cache = _parse_cache_seconds(settings.get(BOT_SETTINGS_KEY), source, warnings)
+    if cache:
+        groups[start:] = [
+            replace(group, hooks=tuple(_with_cache(hook, cache) for hook in group.hooks))
+            for group in groups[start:]
+        ]
+
+
+def _with_cache(hook: CommandHook, cache: Mapping[str, float]) -> CommandHook:
+    seconds = cache.get(hook.command)
+    return hook if seconds is None else replace(hook, cache_seconds=seconds)
+
+
+def _parse_cache_seconds(
+    bot_settings: object, source: str, warnings: list[str]
+) -> dict[str, float]:
+    if bot_settings is None:
+        return {}
+    where = f"{source}: {BOT_SETTINGS_KEY}.cacheSeconds"
+    table = bot_settings.get("cacheSeconds") if isinstance(bot_settings, dict) else None
+    if not isinstance(table, dict):
+        warnings.append(f"{where}: expected {{command: seconds}}; ignored")
+        return {}
+    cache: dict[str, float] = {}
+    for command, seconds in table.items():
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+            warnings.append(f"{where}: {command!r} needs a positive number of seconds; ignored")
+            continue
+        cache[command] = float(seconds)
+    return cache
+
+
+def _parse_hooks(
+    settings: dict[str, object], source: str, groups: list[HookGroup], warnings: list[str]
+) -> None:
     hooks = settings.get("hooks")
     if hooks is None:
         return
@@ -233,7 +284,7 @@ def _parse_group(
     if matcher is not None and not isinstance(matcher, str):
         warnings.append(f"{where}: matcher is not a string; group ignored")
         return None
-    if matcher is not None and isinstance(_compile_matcher(matcher), _Invalid):
+    if matcher is not None and not matcher_is_valid(matcher):
         # Kept (so the configuration reads as written) but it never matches.
         warnings.append(f"{where}: matcher {matcher!r} is not a valid regex; it never matches")
     handlers: list[CommandHook] = []

@@ -1,89 +1,114 @@
-"""The built-in pre-hooks (permission, then argument validation), and what the App's own
-Claude Code hooks are told and how their verdicts read (docs/hooks.md).
+"""The built-in hooks, registered like any in-process hook (bot/pipeline/registry.py):
 
-Each hook answers with a HookResult; a hook that blocks says why in words a person can act
-on.
+    Authorize   permission   the actor's role on the repository allows the command
+    Authorize   rate-limit   the actor has runs of this command left (a token bucket)
+    Validate    arguments    the arguments bind to the command's parameters
+    PreCommand  concurrency  no other run of the command holds its scope (issue, repository,
+                             global), declared by `concurrency:` in its frontmatter
+
+Each one that blocks says why in words a person can act on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from bot.commands.catalogue import CommandSpec, ParameterError, bind_arguments
 from bot.commands.grammar import ArgumentSyntaxError, parse_arguments
-from bot.domain import HookResult, Permission, Request, Run, Verdict
-from bot.pipeline.claude_hooks import HookOutcome
+from bot.domain import Permission, RateLimit, Request
+from bot.pipeline.limits import ConcurrencyGuard, TokenBuckets
+from bot.pipeline.registry import HookInput, HookRegistry, HookReply, Stage
 
 PERMISSION_HOOK = "permission"
+RATE_LIMIT_HOOK = "rate-limit"
 ARGUMENTS_HOOK = "arguments"
-
-
-def check_permission(spec: CommandSpec, actor: str, permission: Permission) -> HookResult:
-    if permission.allows(spec.permission):
-        return HookResult(PERMISSION_HOOK, Verdict.PASS)
-    return HookResult(
-        PERMISSION_HOOK,
-        Verdict.BLOCK,
-        f"`/{spec.id}` needs `{spec.permission}` permission on this repository; "
-        f"@{actor} has `{permission}`. Ask a maintainer to run it, or to grant you access.",
-    )
+CONCURRENCY_HOOK = "concurrency"
+BUILTIN_HOOKS = frozenset({PERMISSION_HOOK, RATE_LIMIT_HOOK, ARGUMENTS_HOOK, CONCURRENCY_HOOK})
 
 
 @dataclass(frozen=True, slots=True)
-class BoundArguments:
-    result: HookResult
-    params: Mapping[str, Any]
-    # How to call the command, shown when the arguments were wrong.
-    usage: str = ""
+class Limits:
+    """What the rate limit and concurrency hooks remember between runs."""
+
+    default_rate_limit: RateLimit
+    buckets: TokenBuckets
+    guard: ConcurrencyGuard
 
 
-def validate_arguments(spec: CommandSpec, request: Request) -> BoundArguments:
+def register_builtin_hooks(registry: HookRegistry, limits: Limits) -> None:
+    @registry.hook(Stage.AUTHORIZE, name=PERMISSION_HOOK)
+    async def permission(hook: HookInput) -> HookReply:
+        return check_permission(hook.spec, hook.request.actor, hook.permission)
+
+    @registry.hook(Stage.AUTHORIZE, name=RATE_LIMIT_HOOK)
+    async def rate_limit(hook: HookInput) -> HookReply:
+        limit = hook.spec.rate_limit or limits.default_rate_limit
+        actor = hook.request.actor
+        wait_s = limits.buckets.take((hook.spec.id, actor.lower()), limit)
+        if not wait_s:
+            return HookReply()
+        return HookReply.block(
+            f"@{actor} has run `/{hook.spec.id}` as often as allowed ({limit} per user). "
+            f"Try again in {_duration(wait_s)}."
+        )
+
+    @registry.hook(Stage.VALIDATE, name=ARGUMENTS_HOOK)
+    async def arguments(hook: HookInput) -> HookReply:
+        return validate_arguments(hook.spec, hook.request)
+
+    @registry.hook(Stage.PRE_COMMAND, name=CONCURRENCY_HOOK)
+    async def concurrency(hook: HookInput) -> HookReply:
+        scope = concurrency_scope(hook.spec, hook.request)
+        if scope is None:
+            return HookReply()
+        holder = limits.guard.acquire(scope, hook.run_id)
+        if holder is not None:
+            where = {"issue": "on this issue", "repository": "on this repository"}
+            return HookReply.block(
+                f"`/{hook.spec.id}` is already running {where.get(hook.spec.concurrency, 'here')}"
+                f" (run `{holder}`), and it runs one at a time. Ask again when that run has "
+                "finished."
+            )
+        return HookReply(release=lambda: limits.guard.release(scope, hook.run_id))
+
+
+def check_permission(spec: CommandSpec, actor: str, permission: Permission) -> HookReply:
+    if permission.allows(spec.permission):
+        return HookReply()
+    return HookReply.block(
+        f"`/{spec.id}` needs `{spec.permission}` permission on this repository; "
+        f"@{actor} has `{permission}`. Ask a maintainer to run it, or to grant you access."
+    )
+
+
+def validate_arguments(spec: CommandSpec, request: Request) -> HookReply:
     try:
         arguments = parse_arguments(request.args_text)
         params = bind_arguments(spec, arguments.positional, arguments.options)
     except ArgumentSyntaxError as error:
-        return BoundArguments(HookResult(ARGUMENTS_HOOK, Verdict.BLOCK, str(error)), {})
+        return HookReply.block(str(error))
     except ParameterError as error:
-        blocked = HookResult(ARGUMENTS_HOOK, Verdict.BLOCK, str(error))
-        return BoundArguments(blocked, {}, usage=error.usage)
-    return BoundArguments(HookResult(ARGUMENTS_HOOK, Verdict.PASS), params)
+        return HookReply.block(str(error), usage=error.usage)
+    return HookReply(params=params)
 
 
-def hook_payload(
-    event: str, run: Run, params: Mapping[str, Any], project_dir: Path
-) -> dict[str, Any]:
-    """What Claude Code sends a hook, plus the bot's own fields. Arguments travel only here."""
-    request = run.request
-    return {
-        "session_id": run.id,
-        "transcript_path": "",
-        "cwd": str(project_dir),
-        "permission_mode": "default",
-        "hook_event_name": event,
-        "prompt": request.command_line,
-        "command": request.command,
-        "parameters": dict(params),
-        "actor": request.actor,
-        "repository": request.repo.full_name,
-        "issue": request.issue,
-        "source": str(request.source),
-        "delivery_id": request.delivery_id,
-    }
+def concurrency_scope(spec: CommandSpec, request: Request) -> tuple[str, ...] | None:
+    """What one run of the command holds: None when runs may overlap."""
+    repo = request.repo.full_name.lower()
+    match spec.concurrency:
+        case "issue":
+            return (spec.id, repo, str(request.issue))
+        case "repository":
+            return (spec.id, repo)
+        case "global":
+            return (spec.id,)
+    return None
 
 
-def blocked_reply(blockers: Sequence[HookOutcome]) -> str:
-    """Why the run stopped: every blocking hook, in the order the settings list them."""
-    lines = []
-    for outcome in blockers:
-        name, reason = outcome.result.name, outcome.result.reason or "no reason given"
-        if outcome.needs_approval:
-            lines.append(
-                f"Hook `{name}` asks for approval: {reason} "
-                "A maintainer can run the command themselves once they agree."
-            )
-        else:
-            lines.append(f"Blocked by hook `{name}`: {reason}")
-    return "\n\n".join(lines)
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{math.ceil(seconds)} s"
+    if seconds < 90 * 60:
+        return f"{math.ceil(seconds / 60)} min"
+    return f"{math.ceil(seconds / 3600)} h"

@@ -1,7 +1,8 @@
 """The pipeline: the only way to a command handler (invariant 1).
 
-    acknowledge -> status comment -> pre-hooks (permission, arguments) -> handler
-    -> state update -> post-hooks -> report
+    acknowledge -> status comment -> Authorize (permission, rate limit) -> Validate
+    (arguments) -> UserPromptSubmit -> PreCommand (concurrency, the App's hooks) -> handler
+    -> PostCommand -> state update -> StateUpdated -> report
 
 Every run, whatever its end, leaves its record in state and on its issue.
 """
@@ -11,20 +12,25 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 from bot.commands.catalogue import Catalogue, CommandSpec
-from bot.commands.context import CommandContext, Handler, KeepUpdate, Outcome, PastRun
-from bot.domain import HookResult, Permission, Request, Run, RunStatus, Verdict
+from bot.commands.context import (
+    CommandContext,
+    Handler,
+    KeepUpdate,
+    Outcome,
+    PastRun,
+    pipeline_seal,
+)
+from bot.domain import Request, Run, RunStatus
 from bot.github import InstallationClient
-from bot.pipeline.claude_hooks import HookConfig, HookOutcome, run_stage
-from bot.pipeline.hooks import blocked_reply, check_permission, hook_payload, validate_arguments
+from bot.pipeline.hooks import BUILTIN_HOOKS, PERMISSION_HOOK
 from bot.pipeline.permissions import PermissionResolver
+from bot.pipeline.registry import PRE_STAGES, HookInput, Stage
+from bot.pipeline.stages import StageOutcome, StageResult, StageRunner
 from bot.report import Reporter
 from bot.report.labels import check_transition
 from bot.state import (
@@ -39,6 +45,9 @@ from bot.state import (
 )
 
 log = logging.getLogger(__name__)
+
+# Only this module can build a CommandContext, so a handler runs only here (invariant 1).
+_SEAL = pipeline_seal()
 
 
 def run_id_for(request: Request) -> str:
@@ -60,8 +69,7 @@ class Pipeline:
         store: Store,
         reporter: Reporter,
         permissions: PermissionResolver,
-        hook_config: HookConfig,
-        project_dir: Path,
+        stages: StageRunner,
         clock: Callable[[], datetime] = utc_now,
     ):
         self.catalogue = catalogue
@@ -69,8 +77,7 @@ class Pipeline:
         self._store = store
         self._reporter = reporter
         self._permissions = permissions
-        self._hook_config = hook_config
-        self._project_dir = project_dir
+        self._stages = stages
         self._clock = clock
 
     async def run(self, request: Request, gh: InstallationClient) -> Run:
@@ -82,22 +89,36 @@ class Pipeline:
         self._move(run, RunStatus.RUNNING)
         run.started_at = self._clock()
         await self._reporter.start(gh, run, request.issue_labels)
+        releases: list[Callable[[], None]] = []
         try:
-            ending = await self._execute(run, spec, gh)
-        except Exception as error:  # the run ends visibly, whatever went wrong
-            log.exception("run %s of /%s failed", run.id, spec.id)
-            run.error = f"{type(error).__name__}: {error}"
-            ending = _Ending(RunStatus.FAILED)
-        run.finished_at = self._clock()
-        self._move(run, await self._record(run, ending))
+            try:
+                ending = await self._execute(run, spec, gh, releases)
+            except Exception as error:  # the run ends visibly, whatever went wrong
+                log.exception("run %s of /%s failed", run.id, spec.id)
+                run.error = f"{type(error).__name__}: {error}"
+                ending = _Ending(RunStatus.FAILED)
+            run.finished_at = self._clock()
+            version = await self._record(run, ending)
+            if version is not None and ending.hook is not None:
+                after = replace(
+                    ending.hook,
+                    stage=Stage.STATE_UPDATED,
+                    status=run.status,
+                    summary=run.summary,
+                    state_version=version,
+                )
+                await self._stage(run, after, releases)
+        finally:
+            for release in releases:
+                release()
         await self._reporter.finish(gh, run)
         return run
 
-    async def _record(self, run: Run, ending: _Ending) -> RunStatus:
-        """Make the run's record and result durable; returns the status the run ends in.
+    async def _record(self, run: Run, ending: _Ending) -> str | None:
+        """Make the run's record and result durable, and end the run: the state version.
 
         A run whose state could not be written has not succeeded: it ends as failed and its
-        comment says why.
+        comment says why (and the version is None).
         """
         try:
             written = await self._store.update(self._state_update(run, ending))
@@ -105,73 +126,80 @@ class Pipeline:
             log.exception("run %s: state not saved", run.id)
             detail = error if isinstance(error, StateError) else f"{type(error).__name__}: {error}"
             run.error = f"The bot could not save its state: {detail}"
-            return RunStatus.FAILED
+            self._move(run, RunStatus.FAILED)
+            return None
         for notice in written.notices:
             run.summary += f"\n\n> [!WARNING]\n> {notice}"
-        return ending.status
+        self._move(run, ending.status)
+        return written.version
 
-    async def _execute(self, run: Run, spec: CommandSpec, gh: InstallationClient) -> _Ending:
-        """Pre-hooks, then the handler: how the run should end, and what to keep."""
+    async def _execute(
+        self,
+        run: Run,
+        spec: CommandSpec,
+        gh: InstallationClient,
+        releases: list[Callable[[], None]],
+    ) -> _Ending:
+        """The pre-command stages, the handler, then PostCommand: how the run should end."""
         request = run.request
-        started = time.perf_counter()
         permission = await self._permissions.resolve(gh, request)
-        permission_result = check_permission(spec, request.actor, permission)
-        run.hooks.append(_timed(permission_result, started))
-        if permission_result.verdict is not Verdict.PASS:
-            run.summary = permission_result.reason
-            return _Ending(RunStatus.REFUSED)
-        started = time.perf_counter()
-        bound = validate_arguments(spec, request)
-        run.hooks.append(_timed(bound.result, started))
-        if bound.result.verdict is not Verdict.PASS:
-            run.summary = _usage_reply(bound.result.reason, bound.usage)
-            return _Ending(RunStatus.BLOCKED)
-        blockers, additional_context = await self._claude_hooks(run, spec, bound.params)
-        if blockers:
-            run.summary = blocked_reply(blockers)
-            return _Ending(RunStatus.BLOCKED)
-        context = await self._context(
-            request, spec, bound.params, gh, permission, additional_context
-        )
+        hook = HookInput(Stage.AUTHORIZE, run.id, request, spec, permission, self._clock())
+        added: list[str] = []
+        for stage in PRE_STAGES:
+            hook = replace(hook, stage=stage)
+            result = await self._stage(run, hook, releases)
+            if result.blockers:
+                refused = any(o.result.name == PERMISSION_HOOK for o in result.blockers)
+                run.summary = blocked_reply(result.blockers)
+                return _Ending(RunStatus.REFUSED if refused else RunStatus.BLOCKED, hook=hook)
+            if result.params is not None:
+                hook = replace(hook, params=result.params)
+            added.extend(result.additional_context)
+        status, keep = await self._call_handler(run, spec, hook, gh, "\n\n".join(added))
+        hook = replace(hook, stage=Stage.POST_COMMAND, status=status, summary=run.summary)
+        blockers = (await self._stage(run, hook, releases)).blockers
+        if blockers and status is RunStatus.SUCCEEDED:
+            run.summary = blocked_reply(blockers) + "\n\nThe command ran; its result is withheld."
+            return _Ending(RunStatus.BLOCKED, hook=hook)
+        return _Ending(status, keep, hook)
+
+    async def _call_handler(
+        self,
+        run: Run,
+        spec: CommandSpec,
+        hook: HookInput,
+        gh: InstallationClient,
+        additional_context: str,
+    ) -> tuple[RunStatus, KeepUpdate | None]:
+        context = await self._context(hook, gh, additional_context)
         try:
             outcome: Outcome = await asyncio.wait_for(
                 self._handlers[spec.handler or ""](context), timeout=spec.timeout_s
             )
         except TimeoutError:
             run.error = f"`/{spec.id}` did not finish within {spec.timeout_s:g} s"
-            return _Ending(RunStatus.FAILED)
+            return RunStatus.FAILED, None
+        except Exception as error:  # the handler's bug ends its run, not the bot
+            log.exception("run %s: /%s raised", run.id, spec.id)
+            run.error = f"{type(error).__name__}: {error}"
+            return RunStatus.FAILED, None
         run.summary = outcome.markdown
-        return _Ending(RunStatus.SUCCEEDED, outcome.keep)
+        return RunStatus.SUCCEEDED, outcome.keep
 
-    async def _claude_hooks(
-        self, run: Run, spec: CommandSpec, params: Mapping[str, Any]
-    ) -> tuple[list[HookOutcome], str]:
-        """The App's hooks before the command: the blockers, or the context they add."""
-        added: list[str] = []
-        # The events before a command (docs/hooks.md), with what their matchers test.
-        for event, subject in (("UserPromptSubmit", None), ("PreCommand", spec.id)):
-            hooks = self._hook_config.matching(event, subject)
-            if not hooks:
-                continue
-            payload = hook_payload(event, run, params, self._project_dir)
-            outcomes = await run_stage(hooks, event, payload, project_dir=self._project_dir)
-            run.hooks.extend(outcome.result for outcome in outcomes)
-            blockers = [o for o in outcomes if o.result.verdict is Verdict.BLOCK]
-            if blockers:
-                return blockers, ""
-            added.extend(o.additional_context for o in outcomes if o.additional_context)
-        return [], "\n\n".join(added)
+    async def _stage(
+        self, run: Run, hook: HookInput, releases: list[Callable[[], None]]
+    ) -> StageResult:
+        result = await self._stages.run(hook.stage, hook)
+        run.hooks.extend(outcome.result for outcome in result.outcomes)
+        run.hook_time_ms += result.elapsed_ms
+        releases.extend(result.releases)
+        return result
 
     async def _context(
-        self,
-        request: Request,
-        spec: CommandSpec,
-        params: Mapping[str, Any],
-        gh: InstallationClient,
-        permission: Permission,
-        additional_context: str,
+        self, hook: HookInput, gh: InstallationClient, additional_context: str
     ) -> CommandContext:
         state = await self._store.read()
+        request, spec = hook.request, hook.spec
         repo = request.repo.full_name
         past = tuple(
             PastRun(r.run_id, r.command, r.status, r.issue, r.finished_at)
@@ -181,15 +209,16 @@ class Pipeline:
         return CommandContext(
             request=request,
             spec=spec,
-            params=params,
+            params=hook.params,
             github=gh,
             catalogue=self.catalogue,
-            actor_permission=permission,
+            actor_permission=hook.permission,
             now=self._clock(),
             saved=state.command_data.get(command_data_key(spec.id, repo)),
             past_runs=past,
             status_labels=self._reporter.labels.all(),
             additional_context=additional_context,
+            seal=_SEAL,
         )
 
     @staticmethod
@@ -217,11 +246,30 @@ class _Ending:
 
     status: RunStatus
     keep: KeepUpdate | None = None
+    # The run as its hooks last saw it; None when it failed before any hook could run.
+    hook: HookInput | None = None
 
 
-def _timed(result: HookResult, started: float) -> HookResult:
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    return HookResult(result.name, result.verdict, result.reason, elapsed_ms)
+def blocked_reply(blockers: Sequence[StageOutcome]) -> str:
+    """Why the run stopped: every blocking hook, in the stage's order.
+
+    The built-in hooks write their reasons for the person who asked; other hooks' reasons
+    are quoted with the hook's name.
+    """
+    lines = []
+    for outcome in blockers:
+        name, reply = outcome.result.name, outcome.reply
+        reason = outcome.result.reason or "no reason given"
+        if name in BUILTIN_HOOKS:
+            lines.append(_usage_reply(reason, reply.usage))
+        elif reply.needs_approval:
+            lines.append(
+                f"Hook `{name}` asks for approval: {reason} "
+                "A maintainer can run the command themselves once they agree."
+            )
+        else:
+            lines.append(f"Blocked by hook `{name}`: {reason}")
+    return "\n\n".join(lines)
 
 
 def _usage_reply(reason: str, usage: str) -> str:

@@ -64,7 +64,7 @@ def _details(run: Run) -> str:
     lines = [
         "<details><summary>"
         f"Run <code>{run.id}</code> · {run.request.source} · {count(len(run.hooks), 'hook')}"
-        f"{duration}"
+        f" ({run.hook_time_ms:.0f} ms){duration}"
         "</summary>",
         "",
     ]
@@ -72,9 +72,8 @@ def _details(run: Run) -> str:
         lines.extend(["| hook | verdict | time | reason |", "| --- | --- | --- | --- |"])
         for hook in run.hooks:
             reason = table_cell(hook.reason) if hook.verdict is not Verdict.PASS else ""
-            lines.append(
-                f"| `{hook.name}` | {hook.verdict} | {hook.duration_ms:.1f} ms | {reason} |"
-            )
+            time = "cached" if hook.cached else f"{hook.duration_ms:.1f} ms"
+            lines.append(f"| `{hook.name}` | {hook.verdict} | {time} | {reason} |")
     else:
         lines.append("No hooks have run yet.")
     lines.extend(["", "</details>"])

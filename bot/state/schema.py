@@ -22,6 +22,8 @@ class HookRecord(BaseModel):
     verdict: Verdict
     reason: str = ""
     duration_ms: float = 0.0
+    # The answer was reused from an earlier run (a deterministic hook).
+    cached: bool = False
 
 
 class RunRecord(BaseModel):
@@ -42,6 +44,8 @@ class RunRecord(BaseModel):
     received_at: datetime
     finished_at: datetime | None = None
     hooks: tuple[HookRecord, ...] = ()
+    # Wall time of the hook stages before this record was written (they run concurrently).
+    hook_time_ms: float = 0.0
     error: str = ""
     comment_id: int | None = None
 
@@ -63,10 +67,15 @@ class RunRecord(BaseModel):
             finished_at=run.finished_at,
             hooks=tuple(
                 HookRecord(
-                    name=h.name, verdict=h.verdict, reason=h.reason, duration_ms=h.duration_ms
+                    name=h.name,
+                    verdict=h.verdict,
+                    reason=h.reason,
+                    duration_ms=h.duration_ms,
+                    cached=h.cached,
                 )
                 for h in run.hooks
             ),
+            hook_time_ms=round(run.hook_time_ms, 3),
             error=run.error,
             comment_id=run.status_comment_id,
         )

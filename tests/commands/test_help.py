@@ -13,6 +13,7 @@ from bot.commands.context import CommandContext
 from bot.commands.handlers import HANDLERS
 from bot.commands.handlers.help import details, handle, listing
 from bot.domain import Permission, RepoRef, Request, Source
+from bot.pipeline.runner import _SEAL as PIPELINE_SEAL
 from tests.markdown_tables import rows_under
 
 PROJECT_COMMANDS = Path(__file__).resolve().parents[2] / ".claude" / "commands"
@@ -244,6 +245,8 @@ def context(catalogue: Catalogue, permission: Permission, command: str | None) -
         now=request.received_at,
         saved=None,
         past_runs=(),
+        # A handler's unit test stands where the pipeline stands (tests only).
+        seal=PIPELINE_SEAL,
     )
 
 

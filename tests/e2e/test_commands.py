@@ -50,7 +50,9 @@ async def test_generate_report_end_to_end(harness: Harness) -> None:
     assert run.source is Source.COMMENT
     assert [(h.name, str(h.verdict)) for h in run.hooks] == [
         ("permission", "pass"),
+        ("rate-limit", "pass"),
         ("arguments", "pass"),
+        ("concurrency", "pass"),
     ]
     assert run_id_in(status) == run.run_id
     assert run.comment_id is not None

@@ -6,15 +6,14 @@ comment on the issue.
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 from bot.commands.context import CommandContext, Outcome
 from bot.commands.handlers import HANDLERS
 from bot.sandbox import MAINTAINER, REPO
 from bot.testing import KeyPair
-from tests.conftest import PROJECT, Harness, running
+from tests.conftest import Harness, running
+from tests.e2e.projects import write_project
 from tests.e2e.test_commands import bot_comments
 
 # Each script reads Claude Code's JSON on stdin, like the public hooks it is shaped after.
@@ -46,18 +45,6 @@ async def echo(ctx: CommandContext) -> Outcome:
 
 
 def claude_dir(tmp_path: Path) -> Path:
-    project = tmp_path / "project"
-    commands = project / ".claude" / "commands"
-    hooks = project / ".claude" / "hooks"
-    commands.mkdir(parents=True)
-    hooks.mkdir()
-    shutil.copy(PROJECT / ".claude" / "commands" / "generate-report.md", commands)
-    (commands / "echo.md").write_text(
-        "---\nhandler: echo\npermission: read\nparameters:\n  text: string\n---\nEcho.\n"
-    )
-    for name, code in SCRIPTS.items():
-        (hooks / name).write_text(code)
-
     def hook(name: str, timeout: float = 10) -> dict[str, object]:
         command = f'python3 "$CLAUDE_PROJECT_DIR"/.claude/hooks/{name}'
         return {"type": "command", "command": command, "timeout": timeout}
@@ -71,8 +58,7 @@ def claude_dir(tmp_path: Path) -> Path:
             ],
         }
     }
-    (project / ".claude" / "settings.json").write_text(json.dumps(settings))
-    return project / ".claude"
+    return write_project(tmp_path, settings, SCRIPTS)
 
 
 async def run_echo(harness: Harness, issue: int, text: str) -> str:

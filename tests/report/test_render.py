@@ -168,7 +168,7 @@ def test_details_show_the_hook_count_and_source(count: int, words: str) -> None:
     hooks = [HookResult(f"hook-{i}", Verdict.PASS, duration_ms=1.25) for i in range(count)]
     comment = status_comment(make_run(RunStatus.RUNNING, hooks=hooks, source=Source.LABEL))
     summary = next(line for line in comment.splitlines() if line.startswith("<details>"))
-    assert f"Run <code>0123456789abcdef</code> · label · {words}</summary>" in summary
+    assert f"Run <code>0123456789abcdef</code> · label · {words} (0 ms)</summary>" in summary
     if count:
         assert len(hook_rows(comment)) == count
         assert "No hooks have run yet." not in comment
@@ -188,13 +188,13 @@ def test_details_show_the_hook_count_and_source(count: int, words: str) -> None:
 def test_details_show_the_duration_once_finished(duration: timedelta, shown: str) -> None:
     comment = status_comment(make_run(RunStatus.SUCCEEDED, duration=duration))
     summary = next(line for line in comment.splitlines() if line.startswith("<details>"))
-    assert summary.endswith(f"hooks{shown}</summary>")
+    assert summary.endswith(f"hooks (0 ms){shown}</summary>")
 
 
 def test_details_show_no_duration_before_the_run_ends() -> None:
     comment = status_comment(make_run(RunStatus.RUNNING))
     summary = next(line for line in comment.splitlines() if line.startswith("<details>"))
-    assert summary.endswith("0 hooks</summary>")
+    assert summary.endswith("0 hooks (0 ms)</summary>")
 
 
 def test_hook_rows_show_verdict_time_and_only_a_failing_reason() -> None:
@@ -207,6 +207,15 @@ def test_hook_rows_show_verdict_time_and_only_a_failing_reason() -> None:
         "| `permission` | pass | 0.2 ms |  |",
         "| `arguments` | block | 3.1 ms | since: expected a window |",
     ]
+
+
+def test_a_reused_answer_shows_as_cached_and_the_summary_shows_the_hooks_time() -> None:
+    hooks = [HookResult("check.sh", Verdict.PASS, "", 0.0, cached=True)]
+    run = make_run(RunStatus.SUCCEEDED, hooks=hooks)
+    run.hook_time_ms = 12.4
+    comment = status_comment(run)
+    assert hook_rows(comment) == ["| `check.sh` | pass | cached |  |"]
+    assert "1 hook (12 ms)</summary>" in comment
 
 
 REASONS = [

@@ -1,0 +1,171 @@
+"""Invariant 1: nothing reaches a handler without passing the hooks.
+
+Every entry point (every `Source`) is driven here against the real bot and emulator, and
+each must run every hook stage, in order, before and after its handler; a blocking hook must
+stop each one before the handler. A new entry adds its `Source` member, and this test fails
+until it adds its driver below.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from bot.commands.context import BypassError, CommandContext, Outcome, pipeline_seal
+from bot.commands.handlers import HANDLERS
+from bot.domain import RunStatus, Source
+from bot.pipeline.registry import HookInput, HookRegistry, HookReply, Stage
+from bot.sandbox import MAINTAINER, REPO
+from bot.testing import KeyPair
+from tests.conftest import PROJECT, Harness, running
+
+BOT_PACKAGE = PROJECT / "bot"
+TRIGGER_LABEL = "echo:requested"
+
+
+async def by_comment(harness: Harness) -> None:
+    await harness.comment(MAINTAINER, "/echo hi", issue=1)
+
+
+async def by_label(harness: Harness) -> None:
+    await harness.emulator.label_issue(REPO, 1, TRIGGER_LABEL, MAINTAINER)
+    await harness.settle()
+
+
+ENTRIES: dict[Source, Callable[[Harness], Awaitable[None]]] = {
+    Source.COMMENT: by_comment,
+    Source.LABEL: by_label,
+}
+
+
+def test_every_entry_point_is_driven_here() -> None:
+    assert set(ENTRIES) == set(Source)
+
+
+def claude_dir(tmp_path: Path, pre_command_exit: int) -> Path:
+    project = tmp_path / "project"
+    commands = project / ".claude" / "commands"
+    commands.mkdir(parents=True)
+    (commands / "echo.md").write_text(
+        "---\nhandler: echo\npermission: read\nparameters:\n  text: string\n"
+        f"trigger-labels: [{TRIGGER_LABEL}]\n---\nEcho.\n"
+    )
+    script = project / "seen.sh"
+    script.write_text(
+        '#!/bin/bash\nseen="$CLAUDE_PROJECT_DIR/seen.jsonl"\n'
+        f'cat >> "$seen"\necho >> "$seen"\nexit {pre_command_exit}\n'
+    )
+    settings = {
+        "hooks": {
+            "PreCommand": [
+                {"hooks": [{"type": "command", "command": 'bash "$CLAUDE_PROJECT_DIR"/seen.sh'}]}
+            ]
+        }
+    }
+    (project / ".claude" / "settings.json").write_text(json.dumps(settings))
+    return project / ".claude"
+
+
+def recording_hooks(seen: list[tuple[Stage, str, Source]]) -> HookRegistry:
+    registry = HookRegistry()
+    for stage in Stage:
+
+        async def record(hook: HookInput) -> HookReply:
+            seen.append((hook.stage, hook.run_id, hook.request.source))
+            return HookReply()
+
+        registry.hook(stage, name=f"record-{stage.value}")(record)
+    return registry
+
+
+@pytest.mark.parametrize("source", list(Source))
+async def test_every_entry_runs_every_stage(
+    source: Source, tmp_path: Path, app_keys: KeyPair
+) -> None:
+    seen: list[tuple[Stage, str, Source]] = []
+    calls: list[str] = []
+
+    async def echo(ctx: CommandContext) -> Outcome:
+        calls.append(ctx.request.delivery_id)
+        return Outcome(markdown="echo")
+
+    claude = claude_dir(tmp_path, pre_command_exit=0)
+    async with running(
+        tmp_path / "data",
+        app_keys,
+        claude_dir=claude,
+        handlers={**HANDLERS, "echo": echo},
+        hooks=recording_hooks(seen),
+    ) as harness:
+        await ENTRIES[source](harness)
+        (run,) = (await harness.state()).runs
+
+    assert run.source is source
+    assert run.status is RunStatus.SUCCEEDED
+    assert len(calls) == 1
+    assert seen == [(stage, run.run_id, source) for stage in Stage]
+    (told,) = [
+        json.loads(line) for line in (claude.parent / "seen.jsonl").read_text().splitlines() if line
+    ]
+    assert (told["session_id"], told["source"]) == (run.run_id, str(source))
+
+
+@pytest.mark.parametrize("source", list(Source))
+async def test_a_blocking_hook_stops_every_entry_before_its_handler(
+    source: Source, tmp_path: Path, app_keys: KeyPair
+) -> None:
+    calls: list[str] = []
+
+    async def echo(ctx: CommandContext) -> Outcome:
+        calls.append(ctx.request.delivery_id)
+        return Outcome(markdown="echo")
+
+    claude = claude_dir(tmp_path, pre_command_exit=2)
+    async with running(
+        tmp_path / "data", app_keys, claude_dir=claude, handlers={**HANDLERS, "echo": echo}
+    ) as harness:
+        await ENTRIES[source](harness)
+        (run,) = (await harness.state()).runs
+
+    assert run.status is RunStatus.BLOCKED
+    assert calls == []
+
+
+def test_only_the_pipeline_builds_a_context() -> None:
+    with pytest.raises(BypassError, match="only by the pipeline"):
+        CommandContext(**_context_fields())
+    with pytest.raises(BypassError):
+        CommandContext(**_context_fields(), seal=object())
+
+
+def test_the_seal_is_issued_once_and_the_pipeline_has_it() -> None:
+    with pytest.raises(BypassError, match="already issued"):
+        pipeline_seal()
+
+
+def test_no_other_module_asks_for_the_seal_or_builds_a_context() -> None:
+    sources = {
+        path.relative_to(PROJECT).as_posix(): path.read_text() for path in BOT_PACKAGE.rglob("*.py")
+    }
+    asking = {name for name, text in sources.items() if re.search(r"\bpipeline_seal\(", text)}
+    building = {name for name, text in sources.items() if re.search(r"\bCommandContext\(", text)}
+    assert asking == {"bot/commands/context.py", "bot/pipeline/runner.py"}
+    assert building == {"bot/pipeline/runner.py"}
+
+
+def _context_fields() -> dict[str, object]:
+    return {
+        "request": None,
+        "spec": None,
+        "params": {},
+        "github": None,
+        "catalogue": None,
+        "actor_permission": None,
+        "now": None,
+        "saved": None,
+        "past_runs": (),
+    }
