@@ -113,3 +113,13 @@ async def test_hook_outcomes_show_in_the_status_comment(tmp_path: Path, app_keys
         hooks_of_first = [(hook.name, str(hook.verdict)) for hook in runs[0].hooks]
         assert ("python3 block_rm.py", "pass") in hooks_of_first
         assert ("python3 lint.py", "error") in hooks_of_first
+
+
+async def test_hooks_come_only_from_the_apps_claude_dir(tmp_path: Path, app_keys: KeyPair) -> None:
+    claude = claude_dir(tmp_path)
+    handlers = {**HANDLERS, "echo": echo}
+    async with running(tmp_path / "data", app_keys, claude_dir=claude, handlers=handlers) as h:
+        await run_echo(h, 1, "hello")
+        paths = [request.path for request in h.emulator.requests]
+    # The bot never reads a repository's files, so a repository's own .claude/ cannot run.
+    assert not [path for path in paths if "/contents" in path or "/git/" in path]

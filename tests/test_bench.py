@@ -1,0 +1,27 @@
+"""The benchmarks still run (a few iterations; their figures are read by people, not here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import PROJECT
+
+
+def run_bench(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, *args], cwd=PROJECT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_bench_hooks_runs() -> None:
+    out = run_bench("bench/hooks.py", "--commands", "3")
+    assert "hooks per command                        4                70" in out
+    assert "150 commands loaded, 0 problems" in out
+
+
+def test_bench_state_runs() -> None:
+    out = run_bench("bench/state.py", "--updates", "5", "--latency", "0.001")
+    assert "PATCH" in out
