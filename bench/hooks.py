@@ -26,17 +26,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+from harness import percentile, serving
 
-from bot.app import build_bot, start_http
+from bot.app import build_bot
 from bot.commands.context import CommandContext, Outcome
 from bot.config import load_settings
 from bot.pipeline.registry import HookInput, HookRegistry, HookReply, Stage
-from bot.sandbox import APP_ID, APP_SLUG, MAINTAINER, REPO, seed_demo_world
-from bot.testing import GitHubEmulator, generate_key_pair
+from bot.sandbox import APP_ID, MAINTAINER, REPO
+from bot.testing import generate_key_pair
 
 COMMAND_FILES = 150
 # In-process hooks per stage, besides the 4 built-ins: 56 + 4 = 60.
@@ -122,52 +122,25 @@ def python_hooks() -> HookRegistry:
     return registry
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
 async def measure(claude: Path, hooks: HookRegistry | None, commands: int) -> dict[str, object]:
-    keys = generate_key_pair()
-    secret = "bench-secret"
-    emulator = GitHubEmulator(
-        app_id=APP_ID, app_slug=APP_SLUG, public_key_pem=keys.public_pem, webhook_secret=secret
-    )
-    seed_demo_world(emulator, datetime.now(UTC))
-    api_url = await emulator.start()
-    settings = load_settings(
-        app_id=APP_ID,
-        private_key=keys.private_pem,
-        webhook_secret=secret,
-        github_api_url=api_url,
-        data_dir=claude.parent / f"data-{hooks is not None}",
-        claude_dir=claude,
-        rate_limit="none",  # the bench runs one user's commands back to back
-    )
     hook_ms: list[float] = []
     run_ms: list[float] = []
     hook_count = 0
-    async with aiohttp.ClientSession() as session:
-        bot = await build_bot(settings, session, handlers={"echo": echo}, hooks=hooks)
-        runner, bot_url = await start_http(bot.web_app, "127.0.0.1", 0)
-        emulator.webhook_url = bot_url + settings.webhook_path
-        try:
-            for index in range(commands + 5):  # the first 5 warm up
-                issue = 1 + index % 10
-                await emulator.comment(REPO, issue, MAINTAINER, f"/echo hello-{index}")
-                await emulator.settle()
-                await bot.intake.drain()
-                comment = emulator.issue_view(REPO, issue).comments[-1].body
-                found = _SUMMARY.search(comment)
-                if found is None or "✅" not in comment:
-                    raise RuntimeError(f"unexpected status comment:\n{comment}")
-                if index >= 5:
-                    hook_count = int(found.group(1))
-                    hook_ms.append(float(found.group(2)))
-                    run_ms.append(float(found.group(3)))
-        finally:
-            await runner.cleanup()
-            await emulator.stop()
+    data_dir = claude.parent / f"data-{hooks is not None}"
+    # The bench runs one user's commands back to back: no rate limit.
+    async with serving(claude, data_dir, {"echo": echo}, hooks=hooks, rate_limit="none") as served:
+        for index in range(commands + 5):  # the first 5 warm up
+            issue = 1 + index % 10
+            await served.emulator.comment(REPO, issue, MAINTAINER, f"/echo hello-{index}")
+            await served.settle()
+            comment = served.emulator.issue_view(REPO, issue).comments[-1].body
+            found = _SUMMARY.search(comment)
+            if found is None or "✅" not in comment:
+                raise RuntimeError(f"unexpected status comment:\n{comment}")
+            if index >= 5:
+                hook_count = int(found.group(1))
+                hook_ms.append(float(found.group(2)))
+                run_ms.append(float(found.group(3)))
     return {"hooks": hook_count, "hook_ms": hook_ms, "run_ms": run_ms}
 
 

@@ -26,6 +26,9 @@ from bot.config import ConfigError, Settings, StateBackend
 from bot.github import AppAuth, GitHub
 from bot.github.client import USER_AGENT
 from bot.intake import Intake
+from bot.intake.external import MappingError, load_sources
+from bot.intake.external import Source as ExternalSource
+from bot.intake.tokens import ApiTokens, TokenFileError, load_tokens
 from bot.metrics import Metrics
 from bot.pipeline import PermissionResolver, Pipeline
 from bot.pipeline.claude_hooks import HookConfig, load_hook_config
@@ -38,6 +41,8 @@ from bot.report import Reporter
 from bot.state import FileStore, Store
 from bot.state.gist import GistStore, find_or_create_gist
 from bot.web import create_app
+from bot.web.api import CommandApi
+from bot.web.external import ExternalWebhooks
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +85,28 @@ def make_stages(settings: Settings, app_hooks: HookRegistry | None = None) -> St
     # CLAUDE_PROJECT_DIR: the folder that holds the App's .claude, the hooks' working dir.
     project_dir = settings.claude_dir.resolve().parent
     return StageRunner(registry, load_hooks(settings), project_dir=project_dir)
+
+
+def load_api_tokens(settings: Settings) -> ApiTokens:
+    try:
+        tokens = load_tokens(settings.tokens_path)
+    except TokenFileError as error:
+        raise ConfigError(f"API_TOKENS_FILE: {error}") from None
+    log.info("REST API: %d token(s) from %s", len(tokens.tokens), settings.tokens_path)
+    return tokens
+
+
+def load_external_sources(settings: Settings) -> dict[str, ExternalSource]:
+    try:
+        sources = load_sources(settings.claude_dir)
+    except MappingError as error:
+        raise ConfigError(f"CLAUDE_DIR: {error}") from None
+    for name, source in sources.items():
+        if source.secret() is None:
+            log.warning(
+                "external source %s: %s is not set; its calls answer 401", name, source.secret_env
+            )
+    return sources
 
 
 def make_github(settings: Settings, session: aiohttp.ClientSession) -> GitHub:
@@ -138,12 +165,29 @@ async def build_bot(
         metrics=metrics,
         clock=clock,
     )
+    command_api = CommandApi(
+        intake=intake,
+        catalogue=catalogue,
+        tokens=load_api_tokens(settings),
+        store=store,
+        wait_s=settings.api_wait_seconds,
+        clock=clock,
+    )
+    external = ExternalWebhooks(
+        intake=intake,
+        catalogue=catalogue,
+        sources=load_external_sources(settings),
+        metrics=metrics,
+        clock=clock,
+    )
     web_app = create_app(
         intake=intake,
         webhook_secret=settings.webhook_secret.get_secret_value(),
         webhook_path=settings.webhook_path,
         max_payload_bytes=settings.max_payload_bytes,
         metrics=metrics,
+        command_api=command_api,
+        external=external,
     )
 
     async def drain(_: web.Application) -> None:

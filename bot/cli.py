@@ -1,4 +1,4 @@
-"""The `bot` command line: serve, try, commands, config, state."""
+"""The `bot` command line: serve, try, commands, config, api-token, state."""
 
 from __future__ import annotations
 
@@ -15,10 +15,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from pydantic import ValidationError
 
 from bot import logs, sandbox
 from bot.app import build_bot, load_commands, make_github, make_store, start_http
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, describe_validation_error, load_settings
+from bot.intake.tokens import (
+    ApiToken,
+    TokenFileError,
+    add_token,
+    hash_token,
+    load_tokens,
+    new_token,
+)
 from bot.markdown import count
 from bot.pipeline.audit import audit_problems, issue_comments
 from bot.state import BotState, FileStore, StateError
@@ -65,6 +74,23 @@ def _parser() -> argparse.ArgumentParser:
 
     config = verbs.add_parser("config", help="check the configuration and show it")
     config.set_defaults(run=_config)
+
+    tokens = verbs.add_parser("api-token", help="manage the REST command API's tokens")
+    token_verbs = tokens.add_subparsers(required=True, metavar="ACTION")
+    create = token_verbs.add_parser(
+        "create", help="make a token: printed once, only its hash is kept in API_TOKENS_FILE"
+    )
+    create.add_argument("name", help="what the token is for, e.g. ci (letters, digits, . _ -)")
+    create.add_argument("--commands", default="*", help="commands it may run, comma-separated")
+    create.add_argument(
+        "--repositories", default="*", help="owner/name or owner/* it may act on, comma-separated"
+    )
+    create.add_argument("--permission", default="write", help="the role its calls act with")
+    create.add_argument("--rate-limit", default="60/minute", help="its calls, e.g. 100/hour")
+    create.set_defaults(run=_token_create)
+    token_verbs.add_parser("list", help="the tokens' names and scopes").set_defaults(
+        run=_token_list
+    )
 
     state = verbs.add_parser("state", help="show the bot's state")
     state_verbs = state.add_subparsers(required=True, metavar="ACTION")
@@ -275,6 +301,49 @@ def _config(settings: Settings, _args: argparse.Namespace) -> int:
     else:
         settings.private_key_pem()  # fails with a ConfigError naming the problem
     return 0
+
+
+def _token_create(settings: Settings, args: argparse.Namespace) -> int:
+    token = new_token()
+    fields = {
+        "name": args.name,
+        "sha256": hash_token(token),
+        "commands": _listed(args.commands),
+        "repositories": _listed(args.repositories),
+        "permission": args.permission,
+        "rate_limit": args.rate_limit,
+    }
+    try:
+        add_token(settings.tokens_path, ApiToken.model_validate(fields))
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error)) from None
+    except TokenFileError as error:
+        raise ConfigError(str(error)) from None
+    print(token)
+    print(
+        f"Token {args.name!r} added to {settings.tokens_path}. This is the only time it is "
+        "shown: store it now. Restart the bot to use it.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _token_list(settings: Settings, _args: argparse.Namespace) -> int:
+    try:
+        tokens = load_tokens(settings.tokens_path)
+    except TokenFileError as error:
+        raise ConfigError(str(error)) from None
+    for token in tokens.tokens:
+        print(
+            f"{token.name:<20} commands {','.join(token.commands):<24} repositories "
+            f"{','.join(token.repositories):<24} {token.permission} {token.rate_limit}"
+        )
+    print(f"{count(len(tokens.tokens), 'token')} in {settings.tokens_path}", file=sys.stderr)
+    return 0
+
+
+def _listed(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def _state_show(settings: Settings, _args: argparse.Namespace) -> int:

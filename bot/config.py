@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     # Runs of one command by one user, unless its frontmatter says otherwise (`rate-limit:`).
     # Generous for people; it stops loops (a bot answering a bot) and floods.
     rate_limit: Annotated[RateLimit, NoDecode, BeforeValidator(_rate_limit)] = RateLimit(30, 60.0)
+    # The REST command API's tokens (hashes only; `bot api-token create` writes them);
+    # default DATA_DIR/api-tokens.json. No file: every API call answers 401.
+    api_tokens_file: Path | None = None
+    # How long POST /api/commands waits for a run before answering 202 with its URL.
+    api_wait_seconds: Annotated[float, Field(ge=0, le=60)] = 5.0
     # Payloads over GitHub's own cap are refused with 413.
     max_payload_bytes: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
 
@@ -111,6 +116,10 @@ class Settings(BaseSettings):
         if not self.webhook_path.startswith("/"):
             raise ValueError("WEBHOOK_PATH must start with '/'")
         return self
+
+    @property
+    def tokens_path(self) -> Path:
+        return self.api_tokens_file or self.data_dir / "api-tokens.json"
 
     @property
     def sandbox(self) -> bool:

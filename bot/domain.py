@@ -19,6 +19,10 @@ class Source(StrEnum):
 
     COMMENT = "comment"
     LABEL = "label"
+    # POST /api/commands/{name}, with a bearer token.
+    API = "api"
+    # POST /webhooks/{source}, signed by an external service.
+    EXTERNAL = "external"
 
 
 class Permission(Enum):
@@ -111,6 +115,16 @@ class Request:
     index: int = 0
     # The issue's labels when the request arrived (from the payload: saves a read).
     issue_labels: frozenset[str] = frozenset()
+    # The role an actor outside GitHub acts with (an API token, a webhook source), given by
+    # the App's configuration; None: ask GitHub about the actor.
+    granted_permission: Permission | None = None
+
+    @property
+    def requester(self) -> str:
+        """How a comment names the actor: a GitHub user is mentioned, others are quoted."""
+        if self.source in (Source.API, Source.EXTERNAL):
+            return f"`{self.actor}`"
+        return f"@{self.actor}"
 
 
 _PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
@@ -165,6 +179,8 @@ class HookResult:
     duration_ms: float = 0.0
     # The answer was reused from an earlier run (a hook that declared itself deterministic).
     cached: bool = False
+    # A block that lifts by itself (a rate limit): seconds until trying again makes sense.
+    retry_after_s: float | None = None
 
 
 @dataclass(slots=True)
@@ -183,6 +199,8 @@ class Run:
     status_comment_id: int | None = None
     # Wall time of the hook stages: what the hooks added to the run.
     hook_time_ms: float = 0.0
+    # The state version that holds the run's record, once saved.
+    state_version: str = ""
 
     @property
     def duration_ms(self) -> float | None:

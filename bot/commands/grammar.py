@@ -212,6 +212,13 @@ def _lowercase_index(known: Collection[str]) -> dict[str, str]:
     return index
 
 
+def close_names(typed: str, known: Collection[str], limit: int = 3) -> list[str]:
+    """The known names most like `typed`, best first (for "did you mean")."""
+    by_lower = _lowercase_index(known)
+    matches = get_close_matches(typed.lower(), by_lower, n=limit, cutoff=SUGGESTION_CUTOFF)
+    return [by_lower[match] for match in matches]
+
+
 def _suggestion(typed: str, by_lower: Mapping[str, str]) -> str | None:
     matches = get_close_matches(typed.lower(), by_lower, n=1, cutoff=SUGGESTION_CUTOFF)
     return by_lower[matches[0]] if matches else None

@@ -13,9 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
-from cachetools import LRUCache
+from cachetools import LRUCache, TTLCache
+from gidgethub import BadRequest
 from gidgethub.aiohttp import GitHubAPI
 
+from bot.domain import RepoRef
 from bot.github.auth import AppAuth
 
 USER_AGENT = "issue-queue-bot"
@@ -78,6 +80,27 @@ class GitHub:
         self._cache_size = cache_size
         self._token_api = GitHubAPI(session, USER_AGENT, base_url=base_url)
         self._clients: dict[int, InstallationClient] = {}
+        # Which installation serves a repository rarely changes; a removal shows as a 404.
+        self._installation_of: TTLCache[str, int] = TTLCache(maxsize=10_000, ttl=600)
+
+    async def installation_id_for(self, repo: RepoRef) -> int | None:
+        """The installation that serves `repo`, or None when the App is not installed there."""
+        key = repo.full_name.lower()
+        found = self._installation_of.get(key)
+        if found is not None:
+            return found
+        try:
+            data = await self._token_api.getitem(
+                "/repos/{owner}/{repo}/installation",
+                {"owner": repo.owner, "repo": repo.name},
+                jwt=self._auth.jwt(),
+            )
+        except BadRequest as error:
+            if error.status_code == 404:
+                return None
+            raise
+        self._installation_of[key] = int(data["id"])
+        return int(data["id"])
 
     def installation(self, installation_id: int) -> InstallationClient:
         client = self._clients.get(installation_id)

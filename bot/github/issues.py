@@ -67,6 +67,17 @@ async def remove_label(gh: InstallationClient, repo: RepoRef, issue: int, label:
             raise
 
 
+async def get_issue(gh: InstallationClient, repo: RepoRef, issue: int) -> dict[str, Any] | None:
+    """The issue, or None when it does not exist (GitHub's 404, and 410 when deleted)."""
+    try:
+        data: dict[str, Any] = await gh.get(ISSUE, _repo_vars(repo, issue_number=issue))
+    except BadRequest as error:
+        if error.status_code in (404, 410):
+            return None
+        raise
+    return data
+
+
 async def collaborator_permission(gh: InstallationClient, repo: RepoRef, user: str) -> Permission:
     data = await gh.get(
         "/repos/{owner}/{repo}/collaborators/{username}/permission",

@@ -3,31 +3,64 @@
 The HTTP answer never waits for GitHub: `accept` decides synchronously (pure
 `interpret`), schedules the work and returns. Deliveries are deduplicated by
 `X-GitHub-Delivery` (GitHub keeps the id on redelivery), in memory for now.
+
+Entries from outside GitHub (the REST API, external webhooks) build their own Request, after
+`resolve_target` has found the issue, and `submit` it: the same pipeline runs it, and the
+task can be awaited (the API waits a little for the result) or found again by its run id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import shlex
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 
 from bot.commands.catalogue import Catalogue
-from bot.domain import Request
+from bot.domain import Permission, RepoRef, Request, Run, Source
 from bot.github import GitHub
+from bot.github import issues as gh_issues
 from bot.intake.events import Accepted, Ignored, Suggestions, interpret
 from bot.metrics import Metrics
-from bot.pipeline import Pipeline
+from bot.pipeline import Pipeline, run_id_for
 from bot.report import Reporter
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # GitHub lets an App redeliver for 3 days; remember ids at least that long.
 DEDUPE_SECONDS = 3 * 24 * 3600
+# Submitted runs kept in memory for GET /api/runs/{id} (older ones are read from state).
+REMEMBERED_RUNS = 10_000
+
+Scalar = str | int | float | bool
+
+
+class TargetError(LookupError):
+    """The issue a request names cannot be worked on; `code` is stable, the message says why."""
+
+    def __init__(self, code: str, message: str):
+        self.code = code
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """A run submitted by `submit`: what was asked, and the task that runs it."""
+
+    request: Request
+    task: asyncio.Task[Run | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    installation_id: int
+    labels: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +90,11 @@ class Intake:
         self._metrics = metrics
         self._clock = clock
         self._seen: TTLCache[str, bool] = TTLCache(maxsize=1_000_000, ttl=DEDUPE_SECONDS)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._submitted: TTLCache[str, asyncio.Task[Run | None]] = TTLCache(
+            maxsize=REMEMBERED_RUNS, ttl=DEDUPE_SECONDS
+        )
+        self._runs: LRUCache[str, Submitted] = LRUCache(maxsize=REMEMBERED_RUNS)
 
     @property
     def in_flight(self) -> int:
@@ -83,15 +120,46 @@ class Intake:
         self._spawn(self._work(decision))
         return Receipt("accepted", f"{len(decision.requests)} command(s)", len(decision.requests))
 
+    async def resolve_target(self, repo: RepoRef, issue: int) -> Target:
+        """The installation that serves `repo` and the issue's labels; raises TargetError."""
+        installation_id = await self._github.installation_id_for(repo)
+        if installation_id is None:
+            raise TargetError("not_installed", f"the App is not installed on {repo}")
+        found = await gh_issues.get_issue(self._github.installation(installation_id), repo, issue)
+        if found is None:
+            raise TargetError("issue_not_found", f"{repo} has no issue #{issue}")
+        labels = frozenset(str(label["name"]) for label in found.get("labels", []))
+        return Target(installation_id, labels)
+
+    def submit(
+        self, request: Request, recorded: Callable[[Run], None] | None = None
+    ) -> tuple[asyncio.Task[Run | None], bool]:
+        """Run `request` in the background: its task, and False when its delivery id was
+        submitted before (the earlier task is returned, nothing runs twice). `recorded` is
+        called once the run's record is durable (see Pipeline.run)."""
+        earlier = self._submitted.get(request.delivery_id)
+        if earlier is not None:
+            self._metrics.inc("deliveries_total", outcome="duplicate")
+            return earlier, False
+        task = self._spawn(self._run(request, recorded))
+        self._submitted[request.delivery_id] = task
+        self._runs[run_id_for(request)] = Submitted(request, task)
+        self._metrics.inc("deliveries_total", outcome="accepted")
+        return task, True
+
+    def submitted_run(self, run_id: str) -> Submitted | None:
+        return self._runs.get(run_id)
+
     async def drain(self) -> None:
         """Wait for the work in flight (at shutdown, and in tests)."""
         while self._tasks:
             await asyncio.wait(set(self._tasks))
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _work(self, accepted: Accepted) -> None:
         if accepted.suggestions is not None:
@@ -100,17 +168,20 @@ class Intake:
         for request in accepted.requests:
             await self._run(request)
 
-    async def _run(self, request: Request) -> None:
+    async def _run(
+        self, request: Request, recorded: Callable[[Run], None] | None = None
+    ) -> Run | None:
         gh = self._github.installation(request.installation_id)
         try:
-            run = await self._pipeline.run(request, gh)
+            run = await self._pipeline.run(request, gh, recorded)
         except Exception:
             # The pipeline records a handler's failure itself; reaching here means GitHub
             # or the store failed while recording the run. Logged and counted.
             log.exception("run of /%s on %s#%s broke", request.command, request.repo, request.issue)
             self._metrics.inc("runs_total", status="broken")
-            return
+            return None
         self._metrics.inc("runs_total", status=str(run.status))
+        return run
 
     async def _suggest(self, suggestions: Suggestions) -> None:
         gh = self._github.installation(suggestions.installation_id)
@@ -120,3 +191,46 @@ class Intake:
             )
         except Exception:
             log.exception("could not answer near-miss commands on %s", suggestions.repo)
+
+
+def direct_request(
+    *,
+    source: Source,
+    command: str,
+    params: Mapping[str, Scalar | None],
+    actor: str,
+    permission: Permission,
+    repo: RepoRef,
+    issue: int,
+    target: Target,
+    delivery_id: str,
+    received_at: datetime,
+) -> Request:
+    """A request from outside GitHub. Its parameters become the arguments a person would
+    type, so the same argument hook validates them and hooks see the same `prompt`."""
+    args_text = arguments_text(params)
+    return Request(
+        source=source,
+        command=command,
+        args_text=args_text,
+        actor=actor,
+        repo=repo,
+        issue=issue,
+        installation_id=target.installation_id,
+        delivery_id=delivery_id,
+        received_at=received_at,
+        command_line=f"/{command} {args_text}".strip(),
+        issue_labels=target.labels,
+        granted_permission=permission,
+    )
+
+
+def arguments_text(params: Mapping[str, Scalar | None]) -> str:
+    """`{"since": "7d", "label": "help wanted"}` -> `since=7d 'label=help wanted'`."""
+    words = []
+    for name, value in params.items():
+        if value is None:
+            continue
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        words.append(shlex.quote(f"{name}={text}"))
+    return " ".join(words)

@@ -39,18 +39,19 @@ class Limits:
 def register_builtin_hooks(registry: HookRegistry, limits: Limits) -> None:
     @registry.hook(Stage.AUTHORIZE, name=PERMISSION_HOOK)
     async def permission(hook: HookInput) -> HookReply:
-        return check_permission(hook.spec, hook.request.actor, hook.permission)
+        return check_permission(hook.spec, hook.request.requester, hook.permission)
 
     @registry.hook(Stage.AUTHORIZE, name=RATE_LIMIT_HOOK)
     async def rate_limit(hook: HookInput) -> HookReply:
         limit = hook.spec.rate_limit or limits.default_rate_limit
-        actor = hook.request.actor
-        wait_s = limits.buckets.take((hook.spec.id, actor.lower()), limit)
+        request = hook.request
+        wait_s = limits.buckets.take((hook.spec.id, request.actor.lower()), limit)
         if not wait_s:
             return HookReply()
         return HookReply.block(
-            f"@{actor} has run `/{hook.spec.id}` as often as allowed ({limit} per user). "
-            f"Try again in {_duration(wait_s)}."
+            f"{request.requester} has run `/{hook.spec.id}` as often as allowed "
+            f"({limit} per user). Try again in {_duration(wait_s)}.",
+            retry_after_s=wait_s,
         )
 
     @registry.hook(Stage.VALIDATE, name=ARGUMENTS_HOOK)
@@ -73,12 +74,13 @@ def register_builtin_hooks(registry: HookRegistry, limits: Limits) -> None:
         return HookReply(release=lambda: limits.guard.release(scope, hook.run_id))
 
 
-def check_permission(spec: CommandSpec, actor: str, permission: Permission) -> HookReply:
+def check_permission(spec: CommandSpec, requester: str, permission: Permission) -> HookReply:
+    """`requester` as comments name the actor (`@mona`, or `` `api:ci` ``)."""
     if permission.allows(spec.permission):
         return HookReply()
     return HookReply.block(
         f"`/{spec.id}` needs `{spec.permission}` permission on this repository; "
-        f"@{actor} has `{permission}`. Ask a maintainer to run it, or to grant you access."
+        f"{requester} has `{permission}`. Ask a maintainer to run it, or to grant you access."
     )
 
 

@@ -1,6 +1,8 @@
 """Who may run what: the commenter's permission on the repository.
 
-The payload's author association answers for repository owners at no cost; anyone else
+An actor outside GitHub (an API token, a webhook source) acts with the role the App's
+configuration grants it. The payload's author association answers for repository owners at
+no cost; anyone else
 is looked up with GitHub's collaborator-permission endpoint and cached for a while, so a
 busy issue does not spend the API budget on the same question.
 """
@@ -24,6 +26,8 @@ class PermissionResolver:
         )
 
     async def resolve(self, gh: InstallationClient, request: Request) -> Permission:
+        if request.granted_permission is not None:
+            return request.granted_permission
         if request.actor_association == "OWNER":
             return Permission.ADMIN
         key = (request.installation_id, request.repo.full_name, request.actor.lower())

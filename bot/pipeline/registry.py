@@ -105,10 +105,14 @@ class HookReply:
     usage: str = ""
     # Called once when the run ends, however it ends (a concurrency slot, …).
     release: Callable[[], None] | None = None
+    # A block that lifts by itself: seconds until trying again makes sense.
+    retry_after_s: float | None = None
 
     @classmethod
-    def block(cls, reason: str, *, usage: str = "") -> HookReply:
-        return cls(Verdict.BLOCK, reason, usage=usage)
+    def block(
+        cls, reason: str, *, usage: str = "", retry_after_s: float | None = None
+    ) -> HookReply:
+        return cls(Verdict.BLOCK, reason, usage=usage, retry_after_s=retry_after_s)
 
 
 HookFunction = Callable[[HookInput], Awaitable[HookReply]]

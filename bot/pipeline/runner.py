@@ -80,7 +80,14 @@ class Pipeline:
         self._stages = stages
         self._clock = clock
 
-    async def run(self, request: Request, gh: InstallationClient) -> Run:
+    async def run(
+        self,
+        request: Request,
+        gh: InstallationClient,
+        recorded: Callable[[Run], None] | None = None,
+    ) -> Run:
+        """Run `request` to its end. `recorded` is called once the run's record is durable
+        and its last hooks have run, before the final report is written to the issue."""
         spec = self.catalogue.get(request.command)
         if spec is None or spec.handler is None or spec.handler not in self._handlers:
             raise LookupError(f"no runnable command {request.command!r}; intake must not ask")
@@ -111,6 +118,8 @@ class Pipeline:
         finally:
             for release in releases:
                 release()
+        if recorded is not None:
+            recorded(run)
         await self._reporter.finish(gh, run)
         return run
 
@@ -131,6 +140,7 @@ class Pipeline:
         for notice in written.notices:
             run.summary += f"\n\n> [!WARNING]\n> {notice}"
         self._move(run, ending.status)
+        run.state_version = written.version
         return written.version
 
     async def _execute(

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -105,9 +105,14 @@ class StageRunner:
         started = time.perf_counter()
         reply, answered = await self._call(python_hook, hook)
         elapsed_ms = (time.perf_counter() - started) * 1000
-        outcome = StageOutcome(
-            HookResult(python_hook.name, reply.verdict, reply.reason, elapsed_ms), reply
+        result = HookResult(
+            python_hook.name,
+            reply.verdict,
+            reply.reason,
+            elapsed_ms,
+            retry_after_s=reply.retry_after_s,
         )
+        outcome = StageOutcome(result, reply)
         # Only real answers are reused: a failure may not happen again.
         if python_hook.cache_seconds is not None and answered:
             self._remember(key, outcome, python_hook.cache_seconds)
@@ -161,11 +166,7 @@ class StageRunner:
         if entry is None:
             return None
         outcome = entry[0]
-        result = outcome.result
-        return StageOutcome(
-            HookResult(result.name, result.verdict, result.reason, 0.0, cached=True),
-            outcome.reply,
-        )
+        return StageOutcome(replace(outcome.result, duration_ms=0.0, cached=True), outcome.reply)
 
     def _remember(self, key: tuple[object, ...], outcome: StageOutcome, seconds: float) -> None:
         # A release belongs to one run; an answer that holds something is never reused.

@@ -50,7 +50,7 @@ def status_comment(run: Run) -> str:
     headline = HEADLINES[run.status].format(command=request.command_line)
     parts = [marker(run.id), f"### {headline}", ""]
     if run.status is RunStatus.RUNNING or run.status is RunStatus.QUEUED:
-        parts.append(f"Requested by @{request.actor}.")
+        parts.append(f"Requested by {request.requester}.")
     elif run.summary:
         parts.append(run.summary)
     if run.error:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from bot.config import StatusLabels
-from bot.domain import RepoRef, Request, Run, RunStatus
+from bot.domain import RepoRef, Request, Run, RunStatus, Source
 from bot.github import InstallationClient
 from bot.github import issues as gh_issues
 from bot.report import render
@@ -17,7 +17,7 @@ class Reporter:
         self.labels = labels
 
     async def acknowledge(self, gh: InstallationClient, request: Request) -> None:
-        """👀 on the comment that asked (or on the issue, for entries without a comment)."""
+        """👀 on the comment that asked (on the issue, for a trigger label)."""
         await self._react(gh, request, render.ACKNOWLEDGE_REACTION)
 
     async def start(
@@ -53,8 +53,11 @@ class Reporter:
     async def _react(self, gh: InstallationClient, request: Request, content: str) -> None:
         if request.comment_id is not None:
             await gh_issues.react_to_comment(gh, request.repo, request.comment_id, content)
-        else:
+        elif request.source is Source.LABEL:
+            # Someone acted on the issue itself; it is where they will look.
             await gh_issues.react_to_issue(gh, request.repo, request.issue, content)
+        # Calls from outside GitHub have nobody on the issue to answer: the status comment
+        # and the label record them, and the caller has its own answer.
 
     async def _move_label(
         self,

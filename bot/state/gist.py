@@ -36,7 +36,7 @@ import aiohttp
 from gidgethub import BadRequest, GitHubException
 from gidgethub.abc import GitHubAPI
 
-from bot.state.schema import BotState, NewerSchema, describe, upgrade
+from bot.state.schema import BotState, NewerSchema, describe, upgrade, working_copy
 from bot.state.store import InvalidState, StateError, StateUpdate, Written
 
 log = logging.getLogger(__name__)
@@ -260,7 +260,7 @@ class GistStore:
             if pending.done.done():
                 continue
             try:
-                new = pending.fn(state.model_copy(deep=True))
+                new = pending.fn(working_copy(state))
                 if not isinstance(new, BotState):
                     raise TypeError(f"a state update returned {type(new).__name__}, not state")
                 serialize(new)  # what cannot be written must fail here, for its caller only

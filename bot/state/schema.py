@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
@@ -118,6 +119,14 @@ def upgrade(document: dict[str, Any]) -> BotState:
         document = MIGRATIONS[version](document)
         version = document["schema_version"]
     return BotState.model_validate(document)
+
+
+def working_copy(state: BotState) -> BotState:
+    """A copy an update may change without touching `state`: run records are frozen, so
+    the list is copied, not them; command data is plain JSON, copied whole."""
+    return state.model_copy(
+        update={"runs": list(state.runs), "command_data": copy.deepcopy(state.command_data)}
+    )
 
 
 def command_data_key(command: str, repo: str) -> str:

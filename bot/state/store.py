@@ -12,6 +12,7 @@ from typing import Protocol
 
 from bot.state.schema import BotState
 
+# A function of the current state that returns the new one; it gets a working copy.
 StateUpdate = Callable[[BotState], BotState]
 
 

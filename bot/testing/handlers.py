@@ -50,6 +50,16 @@ def list_installations(call: Call) -> Reply:
     return paginate(call, installations, call.ctx.render.installation)
 
 
+def get_repo_installation(call: Call) -> Reply:
+    world = call.ctx.world
+    repo = world.repo(f"{call.params['owner']}/{call.params['repo']}")
+    if repo is None or repo.installation_id is None:
+        raise not_found()
+    return Reply(
+        200, call.ctx.render.installation(world.require_installation(repo.installation_id))
+    )
+
+
 def create_access_token(call: Call) -> Reply:
     world = call.ctx.world
     installation = world.installations.get(call.params["installation_id"])
@@ -308,6 +318,7 @@ def get_rate_limit(call: Call) -> Reply:
 ROUTES: Mapping[str, Route] = {
     "apps/get-authenticated": Route(get_app, Auth.JWT),
     "apps/list-installations": Route(list_installations, Auth.JWT),
+    "apps/get-repo-installation": Route(get_repo_installation, Auth.JWT),
     "apps/create-installation-access-token": Route(create_access_token, Auth.JWT),
     "issues/list-for-repo": Route(list_issues, Auth.INSTALLATION),
     "issues/get": Route(get_issue, Auth.INSTALLATION),

@@ -1,4 +1,5 @@
-"""HTTP: the GitHub webhook, health, readiness and metrics.
+"""HTTP: the GitHub webhook, the REST command API and external webhooks (bot/web/api.py,
+bot/web/external.py), health, readiness and metrics.
 
 The webhook answers every input precisely (invariant 6): a wrong or missing signature is
 401, a body that is not a JSON object 400, a payload over GitHub's 25 MB cap 413, a
@@ -17,6 +18,8 @@ from gidgethub.sansio import validate_event
 
 from bot.intake import Intake, PayloadError
 from bot.metrics import Metrics
+from bot.web.api import CommandApi
+from bot.web.external import ExternalWebhooks
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +86,15 @@ def create_app(
     webhook_path: str,
     max_payload_bytes: int,
     metrics: Metrics,
+    command_api: CommandApi,
+    external: ExternalWebhooks,
 ) -> web.Application:
     app = web.Application(client_max_size=max_payload_bytes)
     webhook = WebhookView(intake, webhook_secret, metrics)
+    # First: the API's catch-all for unknown /api/ paths must not take GitHub's webhook.
+    app.router.add_post(webhook_path, webhook.post)
+    app.router.add_routes(command_api.routes())
+    app.router.add_routes(external.routes())
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "in_flight": intake.in_flight})
@@ -98,7 +107,6 @@ def create_app(
         text = metrics.render({"runs_in_flight": intake.in_flight})
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
-    app.router.add_post(webhook_path, webhook.post)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)

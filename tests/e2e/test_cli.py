@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from bot.intake.tokens import hash_token
 from tests.conftest import PROJECT
 
 CREDENTIALS = ("APP_ID", "PRIVATE_KEY", "PRIVATE_KEY_PATH", "WEBHOOK_SECRET", "GITHUB_API_URL")
@@ -122,3 +123,26 @@ def test_state_verify_in_sandbox_checks_the_schema(tmp_path: Path) -> None:
     broken = bot(tmp_path, "state", "verify")
     assert broken.returncode == 1
     assert broken.stderr.startswith("bot: state error: state file")
+
+
+def test_api_token_create_prints_the_token_once_and_keeps_its_hash(tmp_path: Path) -> None:
+    done = bot(tmp_path, "api-token", "create", "ci", "--repositories", "demo/*")
+    assert done.returncode == 0, done.stderr
+    token = done.stdout.strip()
+    assert token.startswith("iqb_")
+    stored = (tmp_path / "data" / "api-tokens.json").read_text()
+    assert token not in stored
+    (entry,) = json.loads(stored)["tokens"]
+    assert entry["sha256"] == hash_token(token)
+    assert entry["repositories"] == ["demo/*"]
+    assert "only time it is shown" in done.stderr
+
+    again = bot(tmp_path, "api-token", "create", "ci")
+    assert again.returncode == 2
+    assert again.stderr.strip() == (
+        "bot: configuration error: two API tokens share a name; names must be unique"
+    )
+    listed = bot(tmp_path, "api-token", "list")
+    assert listed.stdout.startswith("ci ")
+    assert "demo/*" in listed.stdout
+    assert token not in listed.stdout

@@ -13,6 +13,7 @@ import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from bot.commands.context import BypassError, CommandContext, Outcome, pipeline_seal
@@ -22,23 +23,75 @@ from bot.pipeline.registry import HookInput, HookRegistry, HookReply, Stage
 from bot.sandbox import MAINTAINER, REPO
 from bot.testing import KeyPair
 from tests.conftest import PROJECT, Harness, running
+from tests.e2e.projects import api_token, signed_headers
 
 BOT_PACKAGE = PROJECT / "bot"
 TRIGGER_LABEL = "echo:requested"
 
 
-async def by_comment(harness: Harness) -> None:
+SECRET_ENV = "NO_BYPASS_WEBHOOK_SECRET"
+SECRET = "external-secret"
+WEBHOOKS_YML = f"""
+sources:
+  ci:
+    secret_env: {SECRET_ENV}
+    event_field: type
+    permission: write
+    events:
+      echo.requested:
+        command: echo
+        repository: $.repo
+        issue: $.issue
+        params: {{text: $.text}}
+"""
+
+
+@pytest.fixture(autouse=True)
+def external_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+
+
+async def by_comment(harness: Harness, token: str) -> None:
     await harness.comment(MAINTAINER, "/echo hi", issue=1)
 
 
-async def by_label(harness: Harness) -> None:
+async def by_label(harness: Harness, token: str) -> None:
     await harness.emulator.label_issue(REPO, 1, TRIGGER_LABEL, MAINTAINER)
     await harness.settle()
 
 
-ENTRIES: dict[Source, Callable[[Harness], Awaitable[None]]] = {
+async def by_api(harness: Harness, token: str) -> None:
+    body = {"params": {"text": "hi"}, "context": {"repository": REPO, "issue": 1}}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{harness.bot_url}/api/commands/echo",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response,
+    ):
+        assert response.status in (200, 403), await response.text()
+    await harness.settle()
+
+
+async def by_external(harness: Harness, token: str) -> None:
+    body = json.dumps({"type": "echo.requested", "repo": REPO, "issue": 1, "text": "hi"}).encode()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{harness.bot_url}/webhooks/ci", data=body, headers=signed_headers(SECRET, body)
+        ) as response,
+    ):
+        assert response.status == 202, await response.text()
+    await harness.settle()
+
+
+# Each drives one entry; `token` is a REST API token the bot knows.
+ENTRIES: dict[Source, Callable[[Harness, str], Awaitable[None]]] = {
     Source.COMMENT: by_comment,
     Source.LABEL: by_label,
+    Source.API: by_api,
+    Source.EXTERNAL: by_external,
 }
 
 
@@ -67,6 +120,7 @@ def claude_dir(tmp_path: Path, pre_command_exit: int) -> Path:
         }
     }
     (project / ".claude" / "settings.json").write_text(json.dumps(settings))
+    (project / ".claude" / "webhooks.yml").write_text(WEBHOOKS_YML)
     return project / ".claude"
 
 
@@ -94,6 +148,7 @@ async def test_every_entry_runs_every_stage(
         return Outcome(markdown="echo")
 
     claude = claude_dir(tmp_path, pre_command_exit=0)
+    token = api_token(tmp_path / "data" / "api-tokens.json")
     async with running(
         tmp_path / "data",
         app_keys,
@@ -101,7 +156,7 @@ async def test_every_entry_runs_every_stage(
         handlers={**HANDLERS, "echo": echo},
         hooks=recording_hooks(seen),
     ) as harness:
-        await ENTRIES[source](harness)
+        await ENTRIES[source](harness, token)
         (run,) = (await harness.state()).runs
 
     assert run.source is source
@@ -125,10 +180,11 @@ async def test_a_blocking_hook_stops_every_entry_before_its_handler(
         return Outcome(markdown="echo")
 
     claude = claude_dir(tmp_path, pre_command_exit=2)
+    token = api_token(tmp_path / "data" / "api-tokens.json")
     async with running(
         tmp_path / "data", app_keys, claude_dir=claude, handlers={**HANDLERS, "echo": echo}
     ) as harness:
-        await ENTRIES[source](harness)
+        await ENTRIES[source](harness, token)
         (run,) = (await harness.state()).runs
 
     assert run.status is RunStatus.BLOCKED
