@@ -4,8 +4,9 @@ files and 70 hooks.
 The real bot runs against the GitHub emulator on loopback. The same commands run twice, side
 by side in one run:
 
-* built-ins only: the 4 built-in hooks (permission, rate limit, arguments, concurrency);
-* 70 hooks: the built-ins, 56 more in-process hooks and 10 bash hooks run as subprocesses
+* built-ins only: the 6 built-in hooks (permission, rate limit, breaker, arguments,
+  concurrency, and the breaker's count after the state update);
+* 70 hooks: the built-ins, 54 more in-process hooks and 10 bash hooks run as subprocesses
   (Claude Code's protocol: JSON on stdin, exit 2 blocks).
 
 For each it prints p50 and p95 of the hooks' time per command (the wall time of all hook
@@ -39,12 +40,12 @@ from bot.sandbox import APP_ID, MAINTAINER, REPO
 from bot.testing import generate_key_pair
 
 COMMAND_FILES = 150
-# In-process hooks per stage, besides the 4 built-ins: 56 + 4 = 60.
+# In-process hooks per stage, besides the 6 built-ins: 54 + 6 = 60.
 PYTHON_HOOKS = {
     Stage.AUTHORIZE: 8,
     Stage.VALIDATE: 8,
     Stage.USER_PROMPT_SUBMIT: 10,
-    Stage.PRE_COMMAND: 20,
+    Stage.PRE_COMMAND: 18,
     Stage.POST_COMMAND: 5,
     Stage.STATE_UPDATED: 5,
 }

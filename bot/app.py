@@ -33,7 +33,7 @@ from bot.metrics import Metrics
 from bot.pipeline import PermissionResolver, Pipeline
 from bot.pipeline.claude_hooks import HookConfig, load_hook_config
 from bot.pipeline.hooks import Limits, register_builtin_hooks
-from bot.pipeline.limits import ConcurrencyGuard, TokenBuckets
+from bot.pipeline.limits import Breakers, ConcurrencyGuard, TokenBuckets
 from bot.pipeline.registry import HookRegistry
 from bot.pipeline.runner import utc_now
 from bot.pipeline.stages import StageRunner
@@ -78,7 +78,14 @@ def make_stages(settings: Settings, app_hooks: HookRegistry | None = None) -> St
     """The hook stages: the built-in hooks first, then the App's in-process and Claude Code
     hooks."""
     registry = HookRegistry()
-    limits = Limits(settings.rate_limit, TokenBuckets(), ConcurrencyGuard())
+    limits = Limits(
+        settings.rate_limit,
+        TokenBuckets(),
+        ConcurrencyGuard(),
+        Breakers(),
+        settings.breaker_threshold,
+        settings.breaker_cooldown_seconds,
+    )
     register_builtin_hooks(registry, limits)
     for hook in app_hooks or ():
         registry.add(hook)

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     # Runs of one command by one user, unless its frontmatter says otherwise (`rate-limit:`).
     # Generous for people; it stops loops (a bot answering a bot) and floods.
     rate_limit: Annotated[RateLimit, NoDecode, BeforeValidator(_rate_limit)] = RateLimit(30, 60.0)
+    # A command that fails this many times in a row is paused (circuit breaker), for this
+    # long before one run probes it; frontmatter may say otherwise per command.
+    breaker_threshold: Annotated[int, Field(ge=1)] = 5
+    breaker_cooldown_seconds: Annotated[float, Field(gt=0)] = 300.0
     # The REST command API's tokens (hashes only; `bot api-token create` writes them);
     # default DATA_DIR/api-tokens.json. No file: every API call answers 401.
     api_tokens_file: Path | None = None

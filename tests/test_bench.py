@@ -18,7 +18,7 @@ def run_bench(*args: str) -> str:
 
 def test_bench_hooks_runs() -> None:
     out = run_bench("bench/hooks.py", "--commands", "3")
-    assert "hooks per command                        4                70" in out
+    assert "hooks per command                        6                70" in out
     assert "150 commands loaded, 0 problems" in out
 
 

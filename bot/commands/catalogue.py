@@ -22,6 +22,8 @@ timeout: 120                    # seconds, > 0 (default 60)
 rerun-on-edit: false            # re-run when the comment that asked is edited (default false)
 concurrency: issue              # issue|repository|global|none (default none)
 rate-limit: 5/hour              # runs per user, a token bucket (default: RATE_LIMIT, or none)
+breaker-threshold: 5            # failures in a row that pause it (default BREAKER_THRESHOLD)
+breaker-cooldown: 300           # seconds paused before a probe (default BREAKER_COOLDOWN_SECONDS)
 ```
 
 A parameter has a `type` (string, integer, number, boolean, since; default string), and may
@@ -117,6 +119,9 @@ class CommandSpec:
     concurrency: str
     # Runs per user of this command; None: the App's default (RATE_LIMIT) applies.
     rate_limit: RateLimit | None
+    # The circuit breaker: failures in a row that pause it, and for how long; None: defaults.
+    breaker_threshold: int | None
+    breaker_cooldown_s: float | None
     # The whole frontmatter as read; a read-only view, left out of the hash.
     metadata: Mapping[str, object] = field(hash=False)
 
@@ -362,6 +367,8 @@ class _Loader:
             rerun_on_edit=_field(metadata, "rerun-on-edit", parse_bool, False, errors),
             concurrency=_field(metadata, "concurrency", _parse_concurrency, "none", errors),
             rate_limit=_field(metadata, "rate-limit", _parse_rate_limit, None, errors),
+            breaker_threshold=_field(metadata, "breaker-threshold", _parse_count, None, errors),
+            breaker_cooldown_s=_field(metadata, "breaker-cooldown", _parse_timeout, None, errors),
             metadata=MappingProxyType(metadata),
         )
         if errors:
@@ -471,6 +478,14 @@ def _parse_concurrency(value: object) -> str:
     if scope not in CONCURRENCY_SCOPES:
         raise ValueError(f"use one of {', '.join(CONCURRENCY_SCOPES)}; got {value!r}")
     return scope
+
+
+def _parse_count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise ValueError(f"expected a whole number of at least 1, got {value!r}")
+    if int(value) < 1:
+        raise ValueError(f"expected a whole number of at least 1, got {value!r}")
+    return int(value)
 
 
 def _parse_rate_limit(value: object) -> RateLimit:

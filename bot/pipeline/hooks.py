@@ -2,6 +2,8 @@
 
     Authorize   permission   the actor's role on the repository allows the command
     Authorize   rate-limit   the actor has runs of this command left (a token bucket)
+    Authorize   breaker      the command is not paused after failing again and again
+    StateUpdated breaker     counts the run's success or failure for the breaker
     Validate    arguments    the arguments bind to the command's parameters
     PreCommand  concurrency  no other run of the command holds its scope (issue, repository,
                              global), declared by `concurrency:` in its frontmatter
@@ -16,15 +18,18 @@ from dataclasses import dataclass
 
 from bot.commands.catalogue import CommandSpec, ParameterError, bind_arguments
 from bot.commands.grammar import ArgumentSyntaxError, parse_arguments
-from bot.domain import Permission, RateLimit, Request
-from bot.pipeline.limits import ConcurrencyGuard, TokenBuckets
+from bot.domain import Permission, RateLimit, Request, RunStatus
+from bot.pipeline.limits import Breakers, ConcurrencyGuard, TokenBuckets
 from bot.pipeline.registry import HookInput, HookRegistry, HookReply, Stage
 
 PERMISSION_HOOK = "permission"
 RATE_LIMIT_HOOK = "rate-limit"
 ARGUMENTS_HOOK = "arguments"
 CONCURRENCY_HOOK = "concurrency"
-BUILTIN_HOOKS = frozenset({PERMISSION_HOOK, RATE_LIMIT_HOOK, ARGUMENTS_HOOK, CONCURRENCY_HOOK})
+BREAKER_HOOK = "breaker"
+BUILTIN_HOOKS = frozenset(
+    {PERMISSION_HOOK, RATE_LIMIT_HOOK, ARGUMENTS_HOOK, CONCURRENCY_HOOK, BREAKER_HOOK}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +39,9 @@ class Limits:
     default_rate_limit: RateLimit
     buckets: TokenBuckets
     guard: ConcurrencyGuard
+    breakers: Breakers
+    breaker_threshold: int
+    breaker_cooldown_s: float
 
 
 def register_builtin_hooks(registry: HookRegistry, limits: Limits) -> None:
@@ -53,6 +61,30 @@ def register_builtin_hooks(registry: HookRegistry, limits: Limits) -> None:
             f"({limit} per user). Try again in {_duration(wait_s)}.",
             retry_after_s=wait_s,
         )
+
+    @registry.hook(Stage.AUTHORIZE, name=BREAKER_HOOK)
+    async def breaker(hook: HookInput) -> HookReply:
+        wait_s, probe = limits.breakers.admit(hook.spec.id)
+        if probe:
+            return HookReply(release=lambda: limits.breakers.end_probe(hook.spec.id))
+        if not wait_s:
+            return HookReply()
+        return HookReply.block(
+            f"`/{hook.spec.id}` is paused: it failed too many times in a row. The bot will try "
+            f"it again in {_duration(wait_s)}; ask then, or tell the App's maintainers.",
+            retry_after_s=wait_s,
+        )
+
+    @registry.hook(Stage.STATE_UPDATED, name=BREAKER_HOOK)
+    async def breaker_count(hook: HookInput) -> HookReply:
+        if hook.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+            limits.breakers.record(
+                hook.spec.id,
+                failed=hook.status is RunStatus.FAILED,
+                threshold=hook.spec.breaker_threshold or limits.breaker_threshold,
+                cooldown_s=hook.spec.breaker_cooldown_s or limits.breaker_cooldown_s,
+            )
+        return HookReply()
 
     @registry.hook(Stage.VALIDATE, name=ARGUMENTS_HOOK)
     async def arguments(hook: HookInput) -> HookReply:

@@ -25,7 +25,13 @@ from bot.intake import Intake
 from bot.intake.intake import TargetError, arguments_text, direct_request
 from bot.intake.tokens import ApiToken, ApiTokens
 from bot.pipeline import run_id_for
-from bot.pipeline.hooks import ARGUMENTS_HOOK, CONCURRENCY_HOOK, PERMISSION_HOOK, RATE_LIMIT_HOOK
+from bot.pipeline.hooks import (
+    ARGUMENTS_HOOK,
+    BREAKER_HOOK,
+    CONCURRENCY_HOOK,
+    PERMISSION_HOOK,
+    RATE_LIMIT_HOOK,
+)
 from bot.pipeline.limits import TokenBuckets
 from bot.state import RunRecord, Store
 from bot.web.openapi import OPENAPI
@@ -322,15 +328,22 @@ def _blocked_error(run: Run, blockers: list[Any]) -> ApiError:
     message = run.summary or "a hook blocked the run"
     if run.status is RunStatus.REFUSED or PERMISSION_HOOK in names:
         return ApiError(403, "permission_denied", message)
+    if BREAKER_HOOK in names:
+        retry = _retry_after(blockers, BREAKER_HOOK)
+        return ApiError(503, "paused", message, headers={"Retry-After": retry})
     if RATE_LIMIT_HOOK in names:
-        wait = next(h.retry_after_s for h in blockers if h.name == RATE_LIMIT_HOOK) or 1.0
-        retry = str(math.ceil(wait))
+        retry = _retry_after(blockers, RATE_LIMIT_HOOK)
         return ApiError(429, "rate_limited", message, headers={"Retry-After": retry})
     if CONCURRENCY_HOOK in names:
         return ApiError(409, "busy", message)
     if ARGUMENTS_HOOK in names:
         return ApiError(422, "invalid_parameters", message)
     return ApiError(403, "blocked_by_hook", message)
+
+
+def _retry_after(blockers: list[Any], name: str) -> str:
+    wait = next(h.retry_after_s for h in blockers if h.name == name) or 1.0
+    return str(math.ceil(wait))
 
 
 def _recorded(record: RunRecord) -> web.Response:

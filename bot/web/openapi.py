@@ -26,6 +26,7 @@ ERROR_CODES = [
     "invalid_parameters",
     "rate_limited",
     "unavailable",
+    "paused",
 ]
 
 _SCALAR: dict[str, Any] = {"type": ["string", "number", "integer", "boolean", "null"]}
@@ -215,7 +216,10 @@ OPENAPI: dict[str, Any] = {
                         **_error_response("Rate limited: see `Retry-After`."),
                         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
                     },
-                    "503": _error_response("GitHub or the state store failed; try again."),
+                    "503": _error_response(
+                        "The command is paused by its circuit breaker (`paused`, see "
+                        "`Retry-After`), or GitHub or the state store failed."
+                    ),
                 },
             }
         },

@@ -68,6 +68,10 @@ async def echo(ctx: CommandContext) -> Outcome:
     return Outcome(markdown=f"echo: {ctx.params['text']}")
 
 
+async def broken(ctx: CommandContext) -> Outcome:
+    raise RuntimeError("always broken")
+
+
 @pytest.fixture
 async def api(tmp_path: Path, app_keys: KeyPair) -> AsyncIterator[Api]:
     release = asyncio.Event()
@@ -95,6 +99,9 @@ async def api(tmp_path: Path, app_keys: KeyPair) -> AsyncIterator[Api]:
     (claude / "commands" / "slow.md").write_text(
         "---\nhandler: slow\npermission: read\nconcurrency: issue\n---\nSlow.\n"
     )
+    (claude / "commands" / "broken.md").write_text(
+        "---\nhandler: broken\npermission: read\nbreaker-threshold: 1\n---\nBroken.\n"
+    )
     tokens_file = tmp_path / "data" / "api-tokens.json"
     tokens = {
         "all": api_token(tokens_file, "all"),
@@ -104,7 +111,7 @@ async def api(tmp_path: Path, app_keys: KeyPair) -> AsyncIterator[Api]:
         "limited": api_token(tokens_file, "limited", rate_limit="2/hour"),
         "reader": api_token(tokens_file, "reader", permission="read"),
     }
-    handlers = {**HANDLERS, "echo": echo, "slow": slow}
+    handlers = {**HANDLERS, "echo": echo, "slow": slow, "broken": broken}
     async with running(
         tmp_path / "data", app_keys, claude_dir=claude, handlers=handlers, api_wait_seconds=2
     ) as harness:
@@ -123,7 +130,7 @@ async def test_a_command_runs_and_answers_in_the_seeds_shape(api: Api) -> None:
     assert answer.body["success"] is True
     assert answer.body["result"]["markdown"] == "echo: hello"
     metadata = answer.body["metadata"]
-    assert metadata["hooksRun"] == 5  # 4 built-ins and block.py
+    assert metadata["hooksRun"] == 7  # 6 built-ins and block.py
     assert metadata["stateVersion"]
     (status,) = bot_comments(api.harness.emulator.issue_view(REPO, 1))
     assert metadata["auditId"] == str(api.harness.emulator.issue_view(REPO, 1).comments[-1].id)
@@ -268,3 +275,13 @@ async def test_the_document_is_served(api: Api) -> None:
         document = await response.json()
     assert document["openapi"] == "3.1.0"
     assert set(document["paths"]) == {"/api/commands/{name}", "/api/runs/{run_id}"}
+
+
+async def test_a_failed_command_answers_success_false_then_its_breaker_503(api: Api) -> None:
+    failed = await api.run("broken")
+    assert failed.status == 200
+    assert failed.body["success"] is False
+    assert failed.body["result"]["error"] == "RuntimeError: always broken"
+    paused = await api.run("broken")
+    assert (paused.status, paused.body["error"]["code"]) == (503, "paused")
+    assert int(paused.headers["Retry-After"]) > 0

@@ -51,6 +51,7 @@ async def test_generate_report_end_to_end(harness: Harness) -> None:
     assert [(h.name, str(h.verdict)) for h in run.hooks] == [
         ("permission", "pass"),
         ("rate-limit", "pass"),
+        ("breaker", "pass"),
         ("arguments", "pass"),
         ("concurrency", "pass"),
     ]

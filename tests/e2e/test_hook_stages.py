@@ -239,3 +239,42 @@ async def test_a_deterministic_hook_answer_is_reused(tmp_path: Path, app_keys: K
     assert "| `python3 record.py` | pass | cached |" not in first
     assert "| `python3 record.py` | pass | cached |" in second
     assert "| `python3 record.py` | pass | cached |" not in third
+
+
+async def test_a_failing_command_is_paused_then_probed_back(
+    tmp_path: Path, app_keys: KeyPair
+) -> None:
+    calls: list[str] = []
+    healthy = False
+
+    async def flaky(ctx: CommandContext) -> Outcome:
+        calls.append(ctx.request.delivery_id)
+        if not healthy:
+            raise RuntimeError("the service behind it is down")
+        return Outcome(markdown="fine")
+
+    claude = project_with(tmp_path, {})
+    (claude / "commands" / "flaky.md").write_text(
+        "---\nhandler: flaky\npermission: read\nbreaker-threshold: 2\n"
+        "breaker-cooldown: 0.3\n---\nFlaky.\n"
+    )
+    handlers = {**HANDLERS, "flaky": flaky}
+    async with running(tmp_path / "data", app_keys, claude_dir=claude, handlers=handlers) as h:
+        for issue in (1, 2):
+            await h.comment(MAINTAINER, "/flaky", issue=issue)
+            assert "❌ `/flaky` failed" in await status_of(h, issue)
+        await h.comment(MAINTAINER, "/flaky", issue=3)
+        paused = await status_of(h, 3)
+        assert len(calls) == 2  # the paused run never reached the handler
+        await asyncio.sleep(0.35)  # the cool-down passes
+        healthy = True
+        await h.comment(MAINTAINER, "/flaky", issue=4)  # the probe
+        await h.comment(MAINTAINER, "/flaky", issue=5)
+        probe, after = await status_of(h, 4), await status_of(h, 5)
+
+    assert "⛔ `/flaky` was blocked" in paused
+    assert "`/flaky` is paused: it failed too many times in a row" in paused
+    assert "| `breaker` | block |" in paused
+    assert "✅" in probe
+    assert "✅" in after
+    assert len(calls) == 4

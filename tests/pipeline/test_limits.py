@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.domain import RateLimit
-from bot.pipeline.limits import ConcurrencyGuard, TokenBuckets
+from bot.pipeline.limits import Breakers, ConcurrencyGuard, TokenBuckets
 
 
 class FakeClock:
@@ -174,3 +174,47 @@ def test_scopes_are_independent() -> None:
     assert guard.acquire(("report",), "run-3") is None
     guard.release(("report", "o/r", "7"), "run-1")
     assert guard.acquire(("report", "o/r", "8"), "run-4") == "run-2"
+
+
+# --- circuit breakers ----------------------------------------------------------------------
+
+
+def test_a_breaker_opens_after_the_threshold_and_lets_one_probe_through() -> None:
+    clock = FakeClock()
+    breakers = Breakers(clock=clock)
+    for _ in range(2):
+        assert breakers.admit("cmd") == (0.0, False)
+        breakers.record("cmd", failed=True, threshold=3, cooldown_s=60)
+    breakers.record("cmd", failed=True, threshold=3, cooldown_s=60)
+    assert breakers.admit("cmd") == (60.0, False)  # open
+    clock.advance(60)
+    assert breakers.admit("cmd") == (0.0, True)  # half-open: this run is the probe
+    wait, probe = breakers.admit("cmd")
+    assert (wait > 0, probe) == (True, False)  # only one probe at a time
+    breakers.record("cmd", failed=False, threshold=3, cooldown_s=60)
+    assert breakers.admit("cmd") == (0.0, False)  # closed again
+
+
+def test_a_failed_probe_opens_the_breaker_again() -> None:
+    clock = FakeClock()
+    breakers = Breakers(clock=clock)
+    breakers.record("cmd", failed=True, threshold=1, cooldown_s=10)
+    clock.advance(10)
+    assert breakers.admit("cmd") == (0.0, True)
+    breakers.record("cmd", failed=True, threshold=1, cooldown_s=10)
+    assert breakers.admit("cmd") == (10.0, False)
+
+
+def test_a_success_resets_the_count_and_a_probe_without_verdict_frees_the_slot() -> None:
+    clock = FakeClock()
+    breakers = Breakers(clock=clock)
+    breakers.record("cmd", failed=True, threshold=2, cooldown_s=5)
+    breakers.record("cmd", failed=False, threshold=2, cooldown_s=5)
+    breakers.record("cmd", failed=True, threshold=2, cooldown_s=5)
+    assert breakers.admit("cmd") == (0.0, False)  # one failure in a row, not two
+    breakers.record("cmd", failed=True, threshold=2, cooldown_s=5)
+    clock.advance(5)
+    assert breakers.admit("cmd") == (0.0, True)
+    breakers.end_probe("cmd")  # the probe was blocked before its handler
+    assert breakers.admit("cmd") == (0.0, True)
+    assert breakers.admit("other") == (0.0, False)

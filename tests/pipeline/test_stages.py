@@ -55,6 +55,8 @@ def make_spec(command_id: str = "deploy") -> CommandSpec:
         rerun_on_edit=False,
         concurrency="none",
         rate_limit=None,
+        breaker_threshold=None,
+        breaker_cooldown_s=None,
         metadata=MappingProxyType({}),
     )
 
