@@ -25,3 +25,9 @@ def test_bench_hooks_runs() -> None:
 def test_bench_state_runs() -> None:
     out = run_bench("bench/state.py", "--updates", "5", "--latency", "0.001")
     assert "PATCH" in out
+
+
+def test_bench_calls_runs() -> None:
+    out = run_bench("bench/calls.py")
+    assert "/generate-report on issue #1" in out
+    assert "(4 on the critical path)" in out

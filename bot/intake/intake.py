@@ -49,12 +49,14 @@ class TargetError(LookupError):
         super().__init__(message)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Submitted:
-    """A run submitted by `submit`: what was asked, and the task that runs it."""
+    """A run submitted by `submit`: what was asked, the task that runs it, and the run once
+    its record is durable (its result is known then, before the final report)."""
 
     request: Request
     task: asyncio.Task[Run | None]
+    recorded: Run | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +143,16 @@ class Intake:
         if earlier is not None:
             self._metrics.inc("deliveries_total", outcome="duplicate")
             return earlier, False
-        task = self._spawn(self._run(request, recorded))
+
+        def on_recorded(run: Run) -> None:
+            submitted.recorded = run
+            if recorded is not None:
+                recorded(run)
+
+        task = self._spawn(self._run(request, on_recorded))
+        submitted = Submitted(request, task)
         self._submitted[request.delivery_id] = task
-        self._runs[run_id_for(request)] = Submitted(request, task)
+        self._runs[run_id_for(request)] = submitted
         self._metrics.inc("deliveries_total", outcome="accepted")
         return task, True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection
 
 from bot.config import StatusLabels
@@ -37,9 +38,12 @@ class Reporter:
         await gh_issues.edit_comment(
             gh, request.repo, run.status_comment_id, render.status_comment(run)
         )
-        await self._react(gh, request, render.FINAL_REACTIONS[run.status])
-        # The issue carries the running label this run put there, and nothing else of ours.
-        await self._move_label(gh, request, [self.labels.running], run.status)
+        # The result is on the issue; the reaction and the label follow it together. The
+        # issue carries the running label this run put there, and nothing else of ours.
+        await asyncio.gather(
+            self._react(gh, request, render.FINAL_REACTIONS[run.status]),
+            self._move_label(gh, request, [self.labels.running], run.status),
+        )
 
     async def suggest(
         self,

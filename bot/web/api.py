@@ -161,11 +161,12 @@ class CommandApi:
             asked = submitted.request
             if not _may_see(token, asked.repo, asked.command):
                 raise ApiError(404, "run_not_found", f"no run {run_id} that this token may see")
+            if submitted.recorded is not None:
+                return _finished(submitted.recorded)
             if not submitted.task.done():
                 return _pending(run_id)
-            run = submitted.task.result()
-            if run is not None:
-                return _finished(run)
+            if submitted.task.result() is None:
+                return _finished(None)  # the run broke before its record: 503
         record = next((r for r in (await self._store.read()).runs if r.run_id == run_id), None)
         if record is None or not _may_see(token, RepoRef.parse(record.repo), record.command):
             raise ApiError(404, "run_not_found", f"no run {run_id} that this token may see")
