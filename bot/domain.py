@@ -84,7 +84,8 @@ class RepoRef:
     @classmethod
     def parse(cls, full_name: str) -> RepoRef:
         owner, sep, name = full_name.partition("/")
-        if not sep or not owner or not name or "/" in name:
+        # "." and ".." would walk up the API's URLs; no owner or repository has those names.
+        if not sep or "/" in name or {owner, name} & {"", ".", ".."}:
             raise ValueError(f"expected 'owner/name', got {full_name!r}")
         return cls(owner, name)
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,9 @@ MAPPING_FILE = "webhooks.yml"
 # Requests signed longer ago (or further ahead) than this are replays, or badly wrong clocks.
 REPLAY_WINDOW_S = 300
 _PATH_PREFIX = "$."
+_UNIX_TIME = re.compile(r"[0-9]{1,12}")
+_ISSUE_NUMBER = re.compile(r"[0-9]{1,10}")
+MAX_ISSUE = 2**31 - 1
 
 
 class MappingError(ValueError):
@@ -108,7 +112,14 @@ def load_sources(claude_dir: Path) -> dict[str, Source]:
 
 
 def signature(secret: bytes, timestamp: str, body: bytes) -> str:
-    return hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    signed = timestamp.encode("utf-8", "surrogateescape") + b"." + body
+    return hmac.new(secret, signed, hashlib.sha256).hexdigest()
+
+
+def signed_digest(timestamp: str, body: bytes) -> str:
+    """What identifies one signed request: resent with any other header, it is the same."""
+    signed = timestamp.encode("utf-8", "surrogateescape") + b"." + body
+    return hashlib.sha256(signed).hexdigest()[:32]
 
 
 def signature_problem(
@@ -123,13 +134,11 @@ def signature_problem(
     if not given or not timestamp:
         return f"sign the request: {source.signature_header} and {source.timestamp_header}"
     expected = source.signature_prefix + signature(secret, timestamp, body)
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode()):
         return "the signature does not match the body and timestamp"
-    try:
-        signed_at = float(timestamp)
-    except ValueError:
-        return f"{source.timestamp_header} must be a Unix time in seconds"
-    if abs(now - signed_at) > REPLAY_WINDOW_S:
+    if not _UNIX_TIME.fullmatch(timestamp):
+        return f"{source.timestamp_header} must be a Unix time in whole seconds"
+    if abs(now - int(timestamp)) > REPLAY_WINDOW_S:
         return "the request was signed more than 5 minutes from now; send a fresh one"
     return None
 
@@ -168,10 +177,13 @@ def map_event(mapping: EventMapping, body: Mapping[str, Any]) -> MappedCommand:
     issue = _value(mapping.issue, body, "issue")
     if not isinstance(repository, str):
         raise UnmappedField(str(mapping.repository), "expected a repository name, owner/name")
-    if isinstance(issue, bool) or not isinstance(issue, int | str) or not str(issue).isdigit():
+    number = issue if isinstance(issue, int) and not isinstance(issue, bool) else None
+    if isinstance(issue, str) and _ISSUE_NUMBER.fullmatch(issue):
+        number = int(issue)
+    if number is None or not 1 <= number <= MAX_ISSUE:
         raise UnmappedField(str(mapping.issue), "expected an issue number")
     params = {name: _value(value, body, name) for name, value in mapping.params.items()}
-    return MappedCommand(mapping.command, repository, int(issue), params)
+    return MappedCommand(mapping.command, repository, number, params)
 
 
 def _value(spec: Scalar, body: Mapping[str, Any], name: str) -> Scalar:

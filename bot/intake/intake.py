@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import re
 import shlex
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+import aiohttp
 from cachetools import LRUCache, TTLCache
+from gidgethub import GitHubException
 
 from bot.commands.catalogue import Catalogue
 from bot.domain import Permission, RepoRef, Request, Run, Source
@@ -39,6 +43,8 @@ DEDUPE_SECONDS = 3 * 24 * 3600
 REMEMBERED_RUNS = 10_000
 
 Scalar = str | int | float | bool
+_PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class TargetError(LookupError):
@@ -92,6 +98,7 @@ class Intake:
         self._metrics = metrics
         self._clock = clock
         self._seen: TTLCache[str, bool] = TTLCache(maxsize=1_000_000, ttl=DEDUPE_SECONDS)
+        self._claims: TTLCache[str, str] = TTLCache(maxsize=100_000, ttl=DEDUPE_SECONDS)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._submitted: TTLCache[str, asyncio.Task[Run | None]] = TTLCache(
             maxsize=REMEMBERED_RUNS, ttl=DEDUPE_SECONDS
@@ -124,10 +131,17 @@ class Intake:
 
     async def resolve_target(self, repo: RepoRef, issue: int) -> Target:
         """The installation that serves `repo` and the issue's labels; raises TargetError."""
-        installation_id = await self._github.installation_id_for(repo)
-        if installation_id is None:
-            raise TargetError("not_installed", f"the App is not installed on {repo}")
-        found = await gh_issues.get_issue(self._github.installation(installation_id), repo, issue)
+        try:
+            installation_id = await self._github.installation_id_for(repo)
+            if installation_id is None:
+                raise TargetError("not_installed", f"the App is not installed on {repo}")
+            gh = self._github.installation(installation_id)
+            found = await gh_issues.get_issue(gh, repo, issue)
+        except (GitHubException, aiohttp.ClientError, TimeoutError) as error:
+            log.warning("looking up %s#%s failed: %r", repo, issue, error)
+            raise TargetError(
+                "unavailable", f"GitHub did not answer about {repo}#{issue}; try again shortly"
+            ) from None
         if found is None:
             raise TargetError("issue_not_found", f"{repo} has no issue #{issue}")
         labels = frozenset(str(label["name"]) for label in found.get("labels", []))
@@ -155,6 +169,14 @@ class Intake:
         self._runs[run_id_for(request)] = submitted
         self._metrics.inc("deliveries_total", outcome="accepted")
         return task, True
+
+    def claim(self, key: str, run_id: str) -> str | None:
+        """Mark `key` as handled by `run_id`: None the first time (within the dedupe
+        window), else the run id it was claimed for."""
+        earlier = self._claims.get(key)
+        if earlier is None:
+            self._claims[key] = run_id
+        return earlier
 
     def submitted_run(self, run_id: str) -> Submitted | None:
         return self._runs.get(run_id)
@@ -234,12 +256,31 @@ def direct_request(
     )
 
 
+class ParameterProblem(ValueError):
+    """A parameter that cannot become an argument; `name` says which."""
+
+    def __init__(self, name: str, message: str):
+        self.name = name
+        super().__init__(f"{name}: {message}")
+
+
 def arguments_text(params: Mapping[str, Scalar | None]) -> str:
-    """`{"since": "7d", "label": "help wanted"}` -> `since=7d 'label=help wanted'`."""
+    """`{"since": "7d", "label": "help wanted"}` -> `since=7d 'label=help wanted'`.
+
+    Raises ParameterProblem for a name that is not a parameter name, a value with control
+    characters (it would break the comment that records the run), or a number that is not
+    finite.
+    """
     words = []
     for name, value in params.items():
+        if not _PARAMETER_NAME.fullmatch(name):
+            raise ParameterProblem(name, "not a parameter name")
         if value is None:
             continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ParameterProblem(name, "expected a finite number")
         text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        if _CONTROL.search(text):
+            raise ParameterProblem(name, "line breaks and control characters are not allowed")
         words.append(shlex.quote(f"{name}={text}"))
     return " ".join(words)

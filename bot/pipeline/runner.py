@@ -10,6 +10,7 @@ Every run, whatever its end, leaves its record in state and on its issue.
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -224,7 +225,8 @@ class Pipeline:
             catalogue=self.catalogue,
             actor_permission=hook.permission,
             now=self._clock(),
-            saved=state.command_data.get(command_data_key(spec.id, repo)),
+            # A copy: the state read is shared with the store, and handlers may change this.
+            saved=copy.deepcopy(state.command_data.get(command_data_key(spec.id, repo))),
             past_runs=past,
             status_labels=self._reporter.labels.all(),
             additional_context=additional_context,

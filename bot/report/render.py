@@ -9,19 +9,19 @@ from __future__ import annotations
 import re
 
 from bot.domain import Run, RunStatus, Verdict
-from bot.markdown import count, table_cell
+from bot.markdown import code_span, count, table_cell
 
 MARKER_PREFIX = "<!-- issue-queue-bot:run:"
 _MARKER = re.compile(r"<!-- issue-queue-bot:run:([A-Za-z0-9_.-]+) -->")
 
 HEADLINES: dict[RunStatus, str] = {
-    RunStatus.QUEUED: "⏳ `{command}` is queued",
-    RunStatus.RUNNING: "⏳ `{command}` is running",
-    RunStatus.SUCCEEDED: "✅ `{command}` succeeded",
-    RunStatus.FAILED: "❌ `{command}` failed",
-    RunStatus.BLOCKED: "⛔ `{command}` was blocked",
-    RunStatus.REFUSED: "🚫 `{command}` was refused",
-    RunStatus.CANCELLED: "⏹️ `{command}` was cancelled",
+    RunStatus.QUEUED: "⏳ {command} is queued",
+    RunStatus.RUNNING: "⏳ {command} is running",
+    RunStatus.SUCCEEDED: "✅ {command} succeeded",
+    RunStatus.FAILED: "❌ {command} failed",
+    RunStatus.BLOCKED: "⛔ {command} was blocked",
+    RunStatus.REFUSED: "🚫 {command} was refused",
+    RunStatus.CANCELLED: "⏹️ {command} was cancelled",
 }
 
 # The reaction left on the triggering comment when a run ends.
@@ -47,7 +47,8 @@ def run_id_in(body: str) -> str | None:
 
 def status_comment(run: Run) -> str:
     request = run.request
-    headline = HEADLINES[run.status].format(command=request.command_line)
+    # Text from outside GitHub may hold backticks or line breaks: one code span, always.
+    headline = HEADLINES[run.status].format(command=code_span(request.command_line))
     parts = [marker(run.id), f"### {headline}", ""]
     if run.status is RunStatus.RUNNING or run.status is RunStatus.QUEUED:
         parts.append(f"Requested by {request.requester}.")

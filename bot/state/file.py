@@ -28,15 +28,39 @@ class _Pending:
     done: asyncio.Future[Written]
 
 
+def _apply(
+    state: BotState, batch: list[_Pending], *, check: bool = False
+) -> tuple[BotState, list[_Pending]]:
+    """`state` after each update of the batch in turn; an update that raises, returns no
+    state, or (with `check`) leaves one that cannot be serialized fails its caller only."""
+    applied = []
+    for pending in batch:
+        try:
+            new_state = pending.fn(working_copy(state))
+            if not isinstance(new_state, BotState):
+                raise TypeError(f"a state update returned {type(new_state).__name__}")
+            if check:
+                new_state.model_dump_json()
+        except Exception as error:
+            pending.done.set_exception(error)
+            continue
+        state = new_state
+        applied.append(pending)
+    return state, applied
+
+
 class FileStore:
     def __init__(self, path: Path):
         self.path = path
-        self._lock = asyncio.Lock()
         self._pending: list[_Pending] = []
+        # The one writer: a task of its own, so that no caller's cancellation stops a write
+        # that other callers wait on.
+        self._writer: asyncio.Task[None] | None = None
         # The state as last read or written, and the file's (mtime_ns, size) then.
         self._cached: tuple[BotState, int, tuple[int, int]] | None = None
 
     async def read(self) -> BotState:
+        """The current state; shared with the store, so never change it in place."""
         state, _version = await self._current()
         return state
 
@@ -46,36 +70,40 @@ class FileStore:
     async def update(self, fn: StateUpdate) -> Written:
         mine = _Pending(fn, asyncio.get_running_loop().create_future())
         self._pending.append(mine)
-        # One writer at a time; whoever holds the lock writes every update waiting by then.
-        async with self._lock:
-            if not mine.done.done():
-                await self._write_batch()
-        return await mine.done
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all())
+        # Shielded: a cancelled caller stops waiting; its update is still written or failed.
+        return await asyncio.shield(mine.done)
 
-    async def _write_batch(self) -> None:
-        batch, self._pending = self._pending, []
-        try:
-            state, version = await self._current()
-        except StateError as error:
-            for pending in batch:
-                pending.done.set_exception(error)
-            return
-        applied = []
-        for pending in batch:
+    async def _write_all(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
             try:
-                state = pending.fn(working_copy(state))
-            except Exception as error:  # a broken update fails its own caller only
-                pending.done.set_exception(error)
-                continue
-            applied.append(pending)
+                await self._write_batch(batch)
+            except BaseException as error:
+                # Nothing waits for ever: whatever broke the batch ends each caller's wait.
+                failure = error if isinstance(error, Exception) else StateError("interrupted")
+                for pending in batch:
+                    if not pending.done.done():
+                        pending.done.set_exception(failure)
+                if not isinstance(error, Exception):
+                    raise
+
+    async def _write_batch(self, batch: list[_Pending]) -> None:
+        base, version = await self._current()
+        state, applied = _apply(base, batch)
         if not applied:
             return
         try:
             stamp = await asyncio.to_thread(self._save, state, version + 1)
-        except StateError as error:
-            for pending in applied:
-                pending.done.set_exception(error)
-            return
+        except StateError:
+            raise
+        except Exception:
+            # An update left something that cannot be written: find it, write the others.
+            state, applied = _apply(base, applied, check=True)
+            if not applied:
+                return
+            stamp = await asyncio.to_thread(self._save, state, version + 1)
         self._cached = (state, version + 1, stamp)
         for pending in applied:
             pending.done.set_result(Written(str(version + 1)))

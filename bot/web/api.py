@@ -20,9 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.commands.catalogue import Catalogue, CommandSpec, ParameterError, bind_arguments
 from bot.commands.grammar import ArgumentSyntaxError, close_names, parse_arguments
-from bot.domain import RepoRef, Run, RunStatus, Source, Verdict
+from bot.domain import RepoRef, Request, Run, RunStatus, Source, Verdict
 from bot.intake import Intake
-from bot.intake.intake import TargetError, arguments_text, direct_request
+from bot.intake.intake import ParameterProblem, TargetError, arguments_text, direct_request
 from bot.intake.tokens import ApiToken, ApiTokens
 from bot.pipeline import run_id_for
 from bot.pipeline.hooks import (
@@ -113,11 +113,15 @@ class CommandApi:
         return web.json_response(OPENAPI)
 
     async def post_command(self, http: web.Request) -> web.Response:
-        body = await _read_body(http)
+        body = await read_body(http)
         token = self._authenticate(http)
         call = _parse_call(body)
         spec = self._command(http.match_info["name"])
-        repo = RepoRef.parse(call.context.repository)
+        try:
+            repo = RepoRef.parse(call.context.repository)
+        except ValueError as error:
+            field = "context.repository"
+            raise ApiError(422, "invalid_request", f"{field}: {error}", field=field) from None
         if not token.allows_command(spec.id):
             raise ApiError(403, "forbidden_command", f"this token may not run /{spec.id}")
         if not token.allows_repository(repo):
@@ -127,7 +131,7 @@ class CommandApi:
         try:
             target = await self._intake.resolve_target(repo, call.context.issue)
         except TargetError as error:
-            raise ApiError(404, error.code, str(error)) from None
+            raise target_error(error) from None
         key = http.headers.get("Idempotency-Key")
         delivery_id = f"api:{token.name}:{key}" if key else f"api:{uuid.uuid4()}"
         request = direct_request(
@@ -145,6 +149,8 @@ class CommandApi:
         # Answered once the run's record is durable; its comment is edited just after.
         recorded: asyncio.Future[Run] = asyncio.get_running_loop().create_future()
         task, new = self._intake.submit(request, _resolve(recorded))
+        if not new:
+            self._check_same_call(request)
         waiting: set[asyncio.Future[Any]] = {recorded, task} if new else {task}
         done, _ = await asyncio.wait(waiting, timeout=self._wait_s, return_when="FIRST_COMPLETED")
         if recorded in done:
@@ -172,9 +178,21 @@ class CommandApi:
             raise ApiError(404, "run_not_found", f"no run {run_id} that this token may see")
         return _recorded(record)
 
+    def _check_same_call(self, request: Request) -> None:
+        """An Idempotency-Key used again must come with the same call."""
+        earlier = self._intake.submitted_run(run_id_for(request))
+        asked = earlier.request if earlier is not None else None
+        if asked is not None and _call_of(asked) != _call_of(request):
+            raise ApiError(
+                422,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for another call; use a new key for a new call",
+            )
+
     def _authenticate(self, http: web.Request) -> ApiToken:
         scheme, _, presented = http.headers.get("Authorization", "").partition(" ")
-        token = self._tokens.authenticate(presented.strip()) if scheme == "Bearer" else None
+        is_bearer = scheme.lower() == "bearer"
+        token = self._tokens.authenticate(presented.strip()) if is_bearer else None
         if token is None:
             raise ApiError(
                 401,
@@ -234,13 +252,29 @@ def _answering(
     return answer
 
 
-async def _read_body(http: web.Request) -> bytes:
+async def read_body(http: web.Request) -> bytes:
+    """The whole body, however it arrives (in pieces, chunked), up to MAX_BODY_BYTES."""
+    too_large = ApiError(413, "too_large", f"the body may be at most {MAX_BODY_BYTES} bytes")
     if http.content_length is not None and http.content_length > MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", f"the body may be at most {MAX_BODY_BYTES} bytes")
-    body = await http.content.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", f"the body may be at most {MAX_BODY_BYTES} bytes")
-    return body
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await http.content.read(MAX_BODY_BYTES + 1):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def target_error(error: TargetError) -> ApiError:
+    if error.code == "unavailable":
+        return ApiError(503, error.code, str(error), headers={"Retry-After": "30"})
+    return ApiError(404, error.code, str(error))
+
+
+def _call_of(request: Request) -> tuple[object, ...]:
+    return (request.command, request.args_text, request.repo, request.issue, request.actor)
 
 
 def _parse_call(body: bytes) -> CommandCall:
@@ -261,6 +295,15 @@ def _check_params(spec: CommandSpec, params: dict[str, Scalar | None]) -> None:
     try:
         arguments = parse_arguments(arguments_text(params))
         bind_arguments(spec, arguments.positional, arguments.options)
+    except ParameterProblem as error:
+        field = f"params.{error.name}"
+        raise ApiError(
+            422,
+            "invalid_parameters",
+            str(error),
+            field=field,
+            errors=[{"field": field, "message": str(error)}],
+        ) from None
     except ArgumentSyntaxError as error:
         raise ApiError(422, "invalid_parameters", str(error), errors=[]) from None
     except ParameterError as error:

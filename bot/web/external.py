@@ -8,7 +8,6 @@ counted, never run. Each delivery id (or, without one, each signed body) is hand
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -21,11 +20,17 @@ from bot.commands.catalogue import Catalogue
 from bot.domain import RepoRef, Source
 from bot.intake import Intake
 from bot.intake.external import Source as ExternalSource
-from bot.intake.external import UnmappedField, event_name, map_event, signature_problem
-from bot.intake.intake import TargetError, direct_request
+from bot.intake.external import (
+    UnmappedField,
+    event_name,
+    map_event,
+    signature_problem,
+    signed_digest,
+)
+from bot.intake.intake import ParameterProblem, TargetError, direct_request
 from bot.metrics import Metrics
 from bot.pipeline import run_id_for
-from bot.web.api import MAX_BODY_BYTES, ApiError
+from bot.web.api import ApiError, read_body, target_error
 
 log = logging.getLogger(__name__)
 
@@ -63,21 +68,22 @@ class ExternalWebhooks:
         source = self._sources.get(name)
         if source is None:
             raise ApiError(404, "unknown_source", f"no external source {name!r} is configured")
-        body = await http.content.read(MAX_BODY_BYTES + 1)
-        if len(body) > MAX_BODY_BYTES:
-            raise ApiError(413, "too_large", f"the body may be at most {MAX_BODY_BYTES} bytes")
+        body = await read_body(http)
         problem = signature_problem(source, http.headers, body, self._wall_time())
         if problem is not None:
             raise ApiError(401, "bad_signature", problem)
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ApiError(400, "bad_json", "the body must be a JSON object") from None
         if not isinstance(payload, dict):
             raise ApiError(400, "bad_json", "the body must be a JSON object")
-        # A sender's own id, else the signed bytes: the same request twice runs once.
+        # The signed bytes identify a request, whatever unsigned headers come with it: a
+        # replay is refused even under a new delivery id. A sender's own delivery id also
+        # marks its redeliveries (signed afresh) as the same delivery.
+        signed = signed_digest(http.headers[source.timestamp_header], body)
         given_id = http.headers.get(source.delivery_header) or http.headers.get("Idempotency-Key")
-        delivery_id = f"external:{name}:" + (given_id or hashlib.sha256(body).hexdigest()[:32])
+        delivery_id = f"external:{name}:" + (given_id or signed)
         event = event_name(source, http.headers, payload)
         mapping = source.events.get(event)
         if mapping is None:
@@ -101,23 +107,29 @@ class ExternalWebhooks:
         try:
             target = await self._intake.resolve_target(repo, mapped.issue)
         except TargetError as error:
-            raise ApiError(404, error.code, str(error)) from None
-        request = direct_request(
-            source=Source.EXTERNAL,
-            command=spec.id,
-            params=mapped.params,
-            actor=f"webhook:{name}",
-            permission=source.permission,
-            repo=repo,
-            issue=mapped.issue,
-            target=target,
-            delivery_id=delivery_id,
-            received_at=self._clock(),
-        )
-        _, new = self._intake.submit(request)
+            raise target_error(error) from None
+        try:
+            request = direct_request(
+                source=Source.EXTERNAL,
+                command=spec.id,
+                params=mapped.params,
+                actor=f"webhook:{name}",
+                permission=source.permission,
+                repo=repo,
+                issue=mapped.issue,
+                target=target,
+                delivery_id=delivery_id,
+                received_at=self._clock(),
+            )
+        except ParameterProblem as error:
+            raise ApiError(422, "invalid_event", str(error), field=error.name) from None
+        run_id = run_id_for(request)
+        # Claimed only now: a request refused above (say GitHub was down) may be resent.
+        earlier = self._intake.claim(f"external:{name}:signed:{signed}", run_id)
+        new = earlier is None and self._intake.submit(request)[1]
         self._metrics.inc(
             "external_events_total", source=name, outcome="run" if new else "duplicate"
         )
-        run_id = run_id_for(request)
-        status = "accepted" if new else "duplicate"
-        return web.json_response({"status": status, "runId": run_id}, status=202 if new else 200)
+        if not new:
+            return web.json_response({"status": "duplicate", "runId": earlier or run_id})
+        return web.json_response({"status": "accepted", "runId": run_id}, status=202)

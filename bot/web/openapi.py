@@ -27,6 +27,7 @@ ERROR_CODES = [
     "rate_limited",
     "unavailable",
     "paused",
+    "idempotency_key_reused",
 ]
 
 _SCALAR: dict[str, Any] = {"type": ["string", "number", "integer", "boolean", "null"]}

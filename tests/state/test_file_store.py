@@ -22,6 +22,7 @@ from bot.state import (
     with_run,
 )
 from bot.state.schema import MAX_RUN_RECORDS
+from bot.state.store import Written
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -333,3 +334,33 @@ async def test_a_broken_update_in_a_batch_fails_only_its_caller(path: Path) -> N
     assert not isinstance(results[0], BaseException)
     assert not isinstance(results[2], BaseException)
     assert (await store.read()).command_data == {"a@r": {"v": 1}, "b@r": {"v": 2}}
+
+
+async def test_a_cancelled_caller_leaves_no_other_caller_waiting(path: Path) -> None:
+    store = FileStore(path)
+    first = asyncio.create_task(store.update(adding("a@r", {"v": 1})))
+    others = [asyncio.create_task(store.update(adding(f"k{i}@r", {"v": i}))) for i in range(5)]
+    await asyncio.sleep(0)  # the writer has started with the first batch
+    first.cancel()
+    results = await asyncio.wait_for(asyncio.gather(*others), 5)
+    assert all(isinstance(result, Written) for result in results)
+    state = await store.read()
+    assert {f"k{i}@r" for i in range(5)} <= set(state.command_data)
+
+
+async def test_an_update_that_cannot_be_written_fails_only_its_caller(path: Path) -> None:
+    store = FileStore(path)
+
+    def unwritable(state: BotState) -> BotState:
+        return with_command_data(state, "bad@r", {"value": object()})
+
+    good, bad, also_good = await asyncio.gather(
+        store.update(adding("a@r", {"v": 1})),
+        store.update(unwritable),
+        store.update(adding("b@r", {"v": 2})),
+        return_exceptions=True,
+    )
+    assert isinstance(good, Written)
+    assert isinstance(also_good, Written)
+    assert isinstance(bad, Exception)
+    assert set(read_document(path)["state"]["command_data"]) == {"a@r", "b@r"}
