@@ -70,6 +70,7 @@ async def main() -> None:
             Path(tmp) / "data",
             HANDLERS,
             rate_limit="none",
+            github_writes_per_minute=1_000_000,  # the emulator takes more than GitHub's 80
             api_tokens_file=tokens_file,
             api_wait_seconds=30,
         ) as served:

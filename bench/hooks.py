@@ -129,7 +129,8 @@ async def measure(claude: Path, hooks: HookRegistry | None, commands: int) -> di
     hook_count = 0
     data_dir = claude.parent / f"data-{hooks is not None}"
     # The bench runs one user's commands back to back: no rate limit.
-    async with serving(claude, data_dir, {"echo": echo}, hooks=hooks, rate_limit="none") as served:
+    settings: dict[str, object] = {"rate_limit": "none", "github_writes_per_minute": 1_000_000}
+    async with serving(claude, data_dir, {"echo": echo}, hooks=hooks, **settings) as served:
         for index in range(commands + 5):  # the first 5 warm up
             issue = 1 + index % 10
             await served.emulator.comment(REPO, issue, MAINTAINER, f"/echo hello-{index}")

@@ -24,7 +24,7 @@ from bot.commands.context import Handler
 from bot.commands.handlers import HANDLERS
 from bot.config import ConfigError, Settings, StateBackend
 from bot.github import AppAuth, GitHub
-from bot.github.client import USER_AGENT
+from bot.github.client import USER_AGENT, ClientLimits
 from bot.intake import Intake
 from bot.intake.external import MappingError, load_sources
 from bot.intake.external import Source as ExternalSource
@@ -120,7 +120,12 @@ def make_github(settings: Settings, session: aiohttp.ClientSession) -> GitHub:
     if settings.app_id is None:
         raise ConfigError("APP_ID: not set (run `bot serve` without credentials for sandbox)")
     auth = AppAuth(settings.app_id, settings.private_key_pem())
-    return GitHub(session, auth, base_url=settings.github_api_url)
+    limits = ClientLimits(
+        max_in_flight=settings.github_max_in_flight,
+        writes_per_minute=settings.github_writes_per_minute,
+        backoff_base_s=settings.github_retry_base_seconds,
+    )
+    return GitHub(session, auth, base_url=settings.github_api_url, limits=limits)
 
 
 async def make_store(settings: Settings, session: aiohttp.ClientSession) -> Store:

@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     # Runs of one command by one user, unless its frontmatter says otherwise (`rate-limit:`).
     # Generous for people; it stops loops (a bot answering a bot) and floods.
     rate_limit: Annotated[RateLimit, NoDecode, BeforeValidator(_rate_limit)] = RateLimit(30, 60.0)
+    # How hard the bot may push one installation: requests in flight (GitHub allows 100),
+    # content-creating requests a minute (GitHub allows 80; only an emulator takes more),
+    # and the first retry's backoff.
+    github_max_in_flight: Annotated[int, Field(ge=1, le=100)] = 10
+    github_writes_per_minute: Annotated[int, Field(ge=1)] = 80
+    github_retry_base_seconds: Annotated[float, Field(gt=0)] = 0.5
     # A command that fails this many times in a row is paused (circuit breaker), for this
     # long before one run probes it; frontmatter may say otherwise per command.
     breaker_threshold: Annotated[int, Field(ge=1)] = 5

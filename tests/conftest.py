@@ -67,6 +67,7 @@ async def running(
     handlers: Mapping[str, Handler] = HANDLERS,
     hooks: HookRegistry | None = None,
     gist_state: bool = False,
+    github_rate_limit: int = 5000,
     **settings: object,
 ) -> AsyncIterator[Harness]:
     """The emulator (demo world) and the bot, both serving on loopback ports.
@@ -80,6 +81,7 @@ async def running(
         app_slug=APP_SLUG,
         public_key_pem=keys.public_pem,
         webhook_secret=secret,
+        rate_limit=github_rate_limit,
     )
     seed_demo_world(emulator, datetime.now(UTC))
     emulator.set_role(REPO, "visitor", "read")

@@ -20,6 +20,7 @@ RANK = {
     "domain": 0,
     "config": 1,
     "metrics": 1,
+    "buckets": 1,
     "markdown": 1,
     "logs": 1,
     "github": 2,

@@ -8,8 +8,10 @@ another. Calls are counted by method and URL template, the figure behind "calls 
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -19,6 +21,7 @@ from gidgethub.aiohttp import GitHubAPI
 
 from bot.domain import RepoRef
 from bot.github.auth import AppAuth
+from bot.github.resilience import ResilientGitHubAPI
 
 USER_AGENT = "issue-queue-bot"
 UrlVars = Mapping[str, str | int]
@@ -31,6 +34,8 @@ class InstallationClient:
         self._auth = auth
         self.installation_id = installation_id
         self.calls: Counter[str] = Counter()
+        # Identical GETs in flight share one request (and its answer).
+        self._reading: dict[tuple[str, tuple[tuple[str, str | int], ...]], asyncio.Future[Any]] = {}
 
     async def _token(self) -> str:
         return await self._auth.installation_token(self._token_api, self.installation_id)
@@ -39,7 +44,17 @@ class InstallationClient:
         self.calls[f"{method} {url}"] += 1
 
     async def get(self, url: str, url_vars: UrlVars | None = None) -> Any:
+        key = (url, tuple(sorted((url_vars or {}).items())))
+        shared = self._reading.get(key)
+        if shared is not None:
+            return await asyncio.shield(shared)
         self._count("GET", url)
+        reading = asyncio.ensure_future(self._get(url, url_vars))
+        self._reading[key] = reading
+        reading.add_done_callback(lambda _: self._reading.pop(key, None))
+        return await asyncio.shield(reading)
+
+    async def _get(self, url: str, url_vars: UrlVars | None) -> Any:
         return await self._api.getitem(url, url_vars or {}, oauth_token=await self._token())
 
     async def get_all(self, url: str, url_vars: UrlVars | None = None) -> list[Any]:
@@ -73,12 +88,15 @@ class GitHub:
         *,
         base_url: str,
         cache_size: int = 500,
+        limits: ClientLimits | None = None,
     ) -> None:
         self._session = session
         self._auth = auth
         self._base_url = base_url
         self._cache_size = cache_size
-        self._token_api = GitHubAPI(session, USER_AGENT, base_url=base_url)
+        self._limits = limits or ClientLimits()
+        # The App's own calls (tokens, installations) under its JWT: a budget of their own.
+        self._token_api = self._api(cache=None)
         self._clients: dict[int, InstallationClient] = {}
         # Which installation serves a repository rarely changes; a removal shows as a 404.
         self._installation_of: TTLCache[str, int] = TTLCache(maxsize=10_000, ttl=600)
@@ -105,12 +123,29 @@ class GitHub:
     def installation(self, installation_id: int) -> InstallationClient:
         client = self._clients.get(installation_id)
         if client is None:
-            api = GitHubAPI(
-                self._session,
-                USER_AGENT,
-                cache=LRUCache(maxsize=self._cache_size),
-                base_url=self._base_url,
-            )
+            # One client, cache and budget per installation: no installation ever sees
+            # another's cached answer, and one's rate limit never stops another.
+            api = self._api(cache=LRUCache(maxsize=self._cache_size))
             client = InstallationClient(api, self._token_api, self._auth, installation_id)
             self._clients[installation_id] = client
         return client
+
+    def _api(self, cache: LRUCache[str, Any] | None) -> ResilientGitHubAPI:
+        return ResilientGitHubAPI(
+            self._session,
+            USER_AGENT,
+            base_url=self._base_url,
+            cache=cache,
+            max_in_flight=self._limits.max_in_flight,
+            writes_per_minute=self._limits.writes_per_minute,
+            backoff_base_s=self._limits.backoff_base_s,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ClientLimits:
+    """How hard the bot may push one installation (docs: bot/github/resilience.py)."""
+
+    max_in_flight: int = 10
+    writes_per_minute: int = 80
+    backoff_base_s: float = 0.5

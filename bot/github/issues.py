@@ -6,12 +6,14 @@ and turn GitHub's quirks into plain answers (a label that is already gone is not
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from gidgethub import BadRequest
+from gidgethub import BadRequest, GitHubBroken
 
 from bot.domain import Permission, RepoRef
 from bot.github.client import InstallationClient
+from bot.github.resilience import AmbiguousWrite
 
 ISSUE = "/repos/{owner}/{repo}/issues/{issue_number}"
 COMMENT = "/repos/{owner}/{repo}/issues/comments/{comment_id}"
@@ -21,11 +23,40 @@ def _repo_vars(repo: RepoRef, **extra: str | int) -> dict[str, str | int]:
     return {"owner": repo.owner, "repo": repo.name, **extra}
 
 
-async def create_comment(gh: InstallationClient, repo: RepoRef, issue: int, body: str) -> int:
-    data = await gh.post(
-        ISSUE + "/comments", _repo_vars(repo, issue_number=issue), data={"body": body}
-    )
-    return int(data["id"])
+# Posting a comment is not idempotent: when its answer is lost, look before posting again.
+COMMENT_ATTEMPTS = 4
+
+
+async def create_comment(
+    gh: InstallationClient, repo: RepoRef, issue: int, body: str, *, marker: str | None = None
+) -> int:
+    """Post a comment; its id. With a `marker` (a hidden string only this comment carries),
+    a post whose answer was lost is looked for before it is posted again, so it never
+    appears twice; without one, a lost answer is an error."""
+    for attempt in range(1, COMMENT_ATTEMPTS + 1):
+        try:
+            data = await gh.post(
+                ISSUE + "/comments", _repo_vars(repo, issue_number=issue), data={"body": body}
+            )
+            return int(data["id"])
+        except (AmbiguousWrite, GitHubBroken):
+            if marker is None or attempt == COMMENT_ATTEMPTS:
+                raise
+            await asyncio.sleep(0.2 * attempt)
+            found = await comment_with(gh, repo, issue, marker)
+            if found is not None:
+                return found
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def comment_with(
+    gh: InstallationClient, repo: RepoRef, issue: int, marker: str
+) -> int | None:
+    """The id of the issue's comment whose body holds `marker`, if there is one."""
+    for comment in await list_comments(gh, repo, issue):
+        if marker in str(comment.get("body") or ""):
+            return int(comment["id"])
+    return None
 
 
 async def list_comments(gh: InstallationClient, repo: RepoRef, issue: int) -> list[dict[str, Any]]:

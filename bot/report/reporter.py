@@ -27,7 +27,11 @@ class Reporter:
         """Post the run's one status comment and move the issue's label to its status."""
         request = run.request
         run.status_comment_id = await gh_issues.create_comment(
-            gh, request.repo, request.issue, render.status_comment(run)
+            gh,
+            request.repo,
+            request.issue,
+            render.status_comment(run),
+            marker=render.marker(run.id),
         )
         await self._move_label(gh, request, present_labels, run.status)
 

@@ -8,6 +8,7 @@ users run, pointed at `GITHUB_API_URL=<emulator.url>`. See `bot/testing/emulator
 from bot.testing.auth import KeyPair, generate_key_pair
 from bot.testing.dispatch import RecordedRequest
 from bot.testing.emulator import GitHubEmulator
+from bot.testing.faults import Faults
 from bot.testing.gists import GistError
 from bot.testing.views import CommentView, IssueView, ReactionView
 from bot.testing.webhooks import Delivery
@@ -18,6 +19,7 @@ __all__ = [
     "Association",
     "CommentView",
     "Delivery",
+    "Faults",
     "GistError",
     "GitHubEmulator",
     "IssueView",

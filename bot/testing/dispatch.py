@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from bot.testing.auth import AuthError, AuthKind, read_authorization, verify_app_jwt
 from bot.testing.calls import ApiError, Auth, Call, Context, Event, Reply, not_found
-from bot.testing.faults import Latency
+from bot.testing.faults import Fault, Faults, Latency
 from bot.testing.handlers import ROUTES
 from bot.testing.openapi import OpenAPI
 from bot.testing.ratelimit import Budget, RateLimits
@@ -60,6 +60,8 @@ class RecordedRequest:
     # The request's headers, lower-cased names (repeats joined by ", "), without
     # Authorization or Cookie: e.g. `"if-match" not in r.headers`.
     headers: dict[str, str] = field(default_factory=dict)
+    # When it arrived (time.monotonic()); 0 status: its connection was dropped.
+    arrived_at: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,9 +109,14 @@ class Dispatcher:
         self._on_events = on_events
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
+        self.faults: Faults | None = None
+        # For each caller told to wait (secondary limit, 429): when it was told, and when it
+        # may call again (monotonic).
+        self._told: dict[int | str, tuple[float, float]] = {}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
+        arrived = time.monotonic()
         # Half the delay on the way in, half on the way out: a write lands in the world
         # while its answer is still travelling, as on a real network.
         delay = self._latency.draw()
@@ -122,7 +129,17 @@ class Dispatcher:
             caller = _Caller(kind, None, self._limits.budget("anonymous"), "anonymous")
             outcome = _Outcome(ApiError(401, str(error)).reply(), counted=False)
         else:
-            outcome = self._serve(request, raw, caller)
+            self._check_wait(request, caller, arrived)
+            fault = self.faults.draw() if self.faults is not None else None
+            if fault in _REFUSALS:
+                outcome = self._refuse(fault, caller, arrived)
+            elif fault is Fault.DROP_BEFORE:
+                return self._drop(request, arrived)
+            else:
+                outcome = self._serve(request, raw, caller)
+                if fault is Fault.DROP_AFTER:
+                    self._on_events(outcome.events, _answered())
+                    return self._drop(request, arrived)
         response = self._respond(request, outcome, caller)
         await _sleep(delay / 2)
         self.requests.append(
@@ -137,6 +154,7 @@ class Dispatcher:
                 duration_ms=(time.perf_counter() - started) * 1000,
                 user=caller.user_token.user.login if caller.user_token else None,
                 headers=_headers_for_record(request.headers),
+                arrived_at=arrived,
             )
         )
         if outcome.events:
@@ -150,6 +168,56 @@ class Dispatcher:
             finally:
                 answered.set()
         return response
+
+    def _check_wait(self, request: web.Request, caller: _Caller, arrived: float) -> None:
+        told = self._told.get(caller.key)
+        if told is None:
+            return
+        told_at, until = told
+        # A request arriving just after the refusal left before its caller could know.
+        if told_at + IN_FLIGHT_GRACE_S < arrived < until:
+            early = until - arrived
+            self.violations.append(
+                f"{request.method} {request.path}: arrived {early:.2f} s before the end of "
+                f"the wait {caller.key} was told (GitHub bans integrations that keep calling)"
+            )
+
+    def _refuse(self, fault: Fault | None, caller: _Caller, arrived: float) -> _Outcome:
+        assert self.faults is not None
+        if fault is Fault.SERVER_ERROR:
+            return _Outcome(Reply(502, {"message": "Server Error"}), counted=False)
+        wait = self.faults.wait_told()
+        self._told[caller.key] = (arrived, arrived + wait)
+        headers = {}
+        if self.faults.retry_after is not None:
+            headers["Retry-After"] = f"{self.faults.retry_after:g}"
+        if fault is Fault.TOO_MANY:
+            return _Outcome(Reply(429, {"message": "Too Many Requests"}, headers))
+        message = (
+            "You have exceeded a secondary rate limit. Please wait a few minutes before you "
+            "try again."
+        )
+        body = {"message": message, "documentation_url": _RATE_LIMIT_DOCS}
+        return _Outcome(Reply(403, body, headers))
+
+    def _drop(self, request: web.Request, arrived: float) -> web.StreamResponse:
+        """Close the connection without an answer, as a broken network does."""
+        if request.transport is not None:
+            request.transport.abort()
+        self.requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.path,
+                query=dict(request.query),
+                status=0,
+                body=None,
+                auth="",
+                installation_id=None,
+                duration_ms=0.0,
+                arrived_at=arrived,
+            )
+        )
+        return web.Response(status=500)
 
     def _identify(self, kind: AuthKind, credential: str) -> _Caller:
         if kind is AuthKind.JWT:
@@ -331,3 +399,15 @@ def _body_for_record(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:
         return raw.decode("utf-8", "replace")
+
+
+_REFUSALS = (Fault.SERVER_ERROR, Fault.SECONDARY_LIMIT, Fault.TOO_MANY)
+# Other requests already on their way when a caller was told to wait (on a loaded
+# loopback, up to a few hundred milliseconds).
+IN_FLIGHT_GRACE_S = 0.25
+
+
+def _answered() -> asyncio.Event:
+    answered = asyncio.Event()
+    answered.set()
+    return answered

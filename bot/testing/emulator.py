@@ -45,7 +45,7 @@ from bot.testing.auth import load_public_key
 from bot.testing.calls import Context, Event
 from bot.testing.control import ControlApi
 from bot.testing.dispatch import Dispatcher, RecordedRequest
-from bot.testing.faults import Latency
+from bot.testing.faults import Faults, Latency
 from bot.testing.gists import DELETE, FileEdit, Gists
 from bot.testing.openapi import load_openapi
 from bot.testing.payloads import Payloads, load_examples
@@ -291,6 +291,12 @@ class GitHubEmulator:
         self.gists.before_next_patch(gist_id, lambda: callback(self))
 
     # -- faults ------------------------------------------------------------------------
+
+    def inject_faults(self, faults: Faults | None) -> None:
+        """Fail REST answers as `faults` says (server errors, secondary limits, 429s, dropped
+        connections); None stops. A caller that comes back before the wait it was told is
+        recorded in `violations`."""
+        self._dispatcher.faults = faults
 
     def set_latency(self, seconds: float, *, jitter: float = 0.0, seed: int | None = None) -> None:
         """Delay every GitHub answer (API and raw gist files; not the control API) by

@@ -132,6 +132,7 @@ async def test_a_command_runs_and_answers_in_the_seeds_shape(api: Api) -> None:
     metadata = answer.body["metadata"]
     assert metadata["hooksRun"] == 7  # 6 built-ins and block.py
     assert metadata["stateVersion"]
+    await api.harness.settle()  # the answer came once the record was durable; the edit follows
     (status,) = bot_comments(api.harness.emulator.issue_view(REPO, 1))
     assert metadata["auditId"] == str(api.harness.emulator.issue_view(REPO, 1).comments[-1].id)
     assert "✅ `/echo text=hello` succeeded" in status

@@ -160,6 +160,7 @@ async def test_parameters_that_would_break_the_comment_are_refused(
     assert (status, body["error"]["field"]) == (422, "context.repository")
     status, body = await run({"text": "`ticks` and ``more``"})
     assert status == 200
+    await harness.settle()
     (comment,) = bot_comments(harness.emulator.issue_view(REPO, 1))
     headline = comment.splitlines()[1]
     assert headline == "### ✅ ```/echo 'text=`ticks` and ``more``'``` succeeded"

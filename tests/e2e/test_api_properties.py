@@ -68,6 +68,7 @@ def live(
         claude_dir=claude,
         handlers={**HANDLERS, "echo": echo},
         rate_limit="none",
+        github_writes_per_minute=100_000,  # the emulator takes more than GitHub's 80
     )
 
     async def start() -> tuple[Harness, aiohttp.ClientSession]:

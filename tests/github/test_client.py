@@ -15,6 +15,7 @@ from bot.domain import Permission, RepoRef
 from bot.github import issues
 from bot.github.auth import AppAuth
 from bot.github.client import GitHub
+from bot.github.resilience import RateLimited
 from bot.testing import GitHubEmulator, KeyPair, RecordedRequest
 
 APP_ID = 5150
@@ -192,10 +193,14 @@ async def test_remove_label_still_raises_errors_other_than_404(env: Env) -> None
     await issues.add_labels(alpha, ALPHA_REPO, 1, ["bot:running"])
     env.emulator.set_rate_limit_remaining(ALPHA, 0)
 
-    with pytest.raises(BadRequest) as raised:
+    asked = len(env.emulator.requests)
+    with pytest.raises(RateLimited) as raised:
         await issues.remove_label(alpha, ALPHA_REPO, 1, "bot:running")
-
-    assert raised.value.status_code == 403
+    # Told to wait for the reset (an hour away): it stops at once, and asks nothing more.
+    assert raised.value.retry_after_s > 3000
+    with pytest.raises(RateLimited):
+        await issues.remove_label(alpha, ALPHA_REPO, 1, "bot:running")
+    assert len(env.emulator.requests) == asked + 1
     assert env.emulator.issue_view(ALPHA_REPO.full_name, 1).labels == ["bot:running"]
 
 
