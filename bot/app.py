@@ -74,11 +74,8 @@ def load_hooks(settings: Settings) -> HookConfig:
     return hooks
 
 
-def make_stages(settings: Settings, app_hooks: HookRegistry | None = None) -> StageRunner:
-    """The hook stages: the built-in hooks first, then the App's in-process and Claude Code
-    hooks."""
-    registry = HookRegistry()
-    limits = Limits(
+def make_limits(settings: Settings) -> Limits:
+    return Limits(
         settings.rate_limit,
         TokenBuckets(),
         ConcurrencyGuard(),
@@ -86,6 +83,14 @@ def make_stages(settings: Settings, app_hooks: HookRegistry | None = None) -> St
         settings.breaker_threshold,
         settings.breaker_cooldown_seconds,
     )
+
+
+def make_stages(
+    settings: Settings, limits: Limits, app_hooks: HookRegistry | None = None
+) -> StageRunner:
+    """The hook stages: the built-in hooks first, then the App's in-process and Claude Code
+    hooks."""
+    registry = HookRegistry()
     register_builtin_hooks(registry, limits)
     for hook in app_hooks or ():
         registry.add(hook)
@@ -160,13 +165,15 @@ async def build_bot(
     store = await make_store(settings, session)
     reporter = Reporter(settings.labels)
     metrics = Metrics()
+    limits = make_limits(settings)
     pipeline = Pipeline(
         catalogue=catalogue,
         handlers=handlers,
         store=store,
         reporter=reporter,
         permissions=PermissionResolver(settings.permission_cache_seconds),
-        stages=make_stages(settings, hooks),
+        stages=make_stages(settings, limits, hooks),
+        breakers=limits.breakers,
         clock=clock,
     )
     intake = Intake(

@@ -72,6 +72,9 @@ class CommandContext:
     status_labels: frozenset[str] = frozenset()
     # What the App's hooks added for the handler (Claude Code's additionalContext).
     additional_context: str = ""
+    # Commands paused by their circuit breaker: id -> (failures in a row, seconds until a
+    # probe may go).
+    paused_commands: Mapping[str, tuple[int, float]] = field(default_factory=dict)
     # Proof that the pipeline built this context (see the module's docstring).
     seal: object = field(default=None, repr=False, compare=False)
 

@@ -24,7 +24,7 @@ def _repo_vars(repo: RepoRef, **extra: str | int) -> dict[str, str | int]:
 
 
 # Posting a comment is not idempotent: when its answer is lost, look before posting again.
-COMMENT_ATTEMPTS = 4
+COMMENT_ATTEMPTS = 6
 
 
 async def create_comment(

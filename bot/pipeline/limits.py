@@ -74,6 +74,15 @@ class Breakers:
         if circuit.failures >= threshold:
             circuit.open_until = self._clock() + cooldown_s
 
+    def paused(self) -> dict[Hashable, tuple[int, float]]:
+        """The open circuits: key -> (failures in a row, seconds until a probe may go)."""
+        now = self._clock()
+        return {
+            key: (circuit.failures, max(circuit.open_until - now, 0.0))
+            for key, circuit in self._circuits.items()
+            if circuit.open_until is not None
+        }
+
     def end_probe(self, key: Hashable) -> None:
         """A probe that ended without a verdict (blocked before its handler) frees the slot."""
         circuit = self._circuits.get(key)

@@ -29,6 +29,7 @@ from bot.commands.context import (
 from bot.domain import Request, Run, RunStatus
 from bot.github import InstallationClient
 from bot.pipeline.hooks import BUILTIN_HOOKS, PERMISSION_HOOK
+from bot.pipeline.limits import Breakers
 from bot.pipeline.permissions import PermissionResolver
 from bot.pipeline.registry import PRE_STAGES, HookInput, Stage
 from bot.pipeline.stages import StageOutcome, StageResult, StageRunner
@@ -71,6 +72,7 @@ class Pipeline:
         reporter: Reporter,
         permissions: PermissionResolver,
         stages: StageRunner,
+        breakers: Breakers | None = None,
         clock: Callable[[], datetime] = utc_now,
     ):
         self.catalogue = catalogue
@@ -79,6 +81,7 @@ class Pipeline:
         self._reporter = reporter
         self._permissions = permissions
         self._stages = stages
+        self._breakers = breakers or Breakers()
         self._clock = clock
 
     async def run(
@@ -230,6 +233,7 @@ class Pipeline:
             past_runs=past,
             status_labels=self._reporter.labels.all(),
             additional_context=additional_context,
+            paused_commands={str(k): v for k, v in self._breakers.paused().items()},
             seal=_SEAL,
         )
 

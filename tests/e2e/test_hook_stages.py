@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 
 from bot.commands.context import CommandContext, Outcome
@@ -13,7 +14,7 @@ from bot.domain import RunStatus
 from bot.pipeline.registry import HookInput, HookRegistry, HookReply, Stage
 from bot.sandbox import MAINTAINER, REPO
 from bot.testing import KeyPair
-from tests.conftest import Harness, running
+from tests.conftest import PROJECT, Harness, running
 from tests.e2e.projects import write_project
 from tests.e2e.test_commands import bot_comments
 
@@ -278,3 +279,28 @@ async def test_a_failing_command_is_paused_then_probed_back(
     assert "✅" in probe
     assert "✅" in after
     assert len(calls) == 4
+
+
+async def test_status_lists_the_runs_here_and_the_paused_commands(
+    tmp_path: Path, app_keys: KeyPair
+) -> None:
+    async def broken(ctx: CommandContext) -> Outcome:
+        raise RuntimeError("down")
+
+    claude = project_with(tmp_path, {})
+    shutil.copy(PROJECT / ".claude" / "commands" / "status.md", claude / "commands")
+    (claude / "commands" / "broken.md").write_text(
+        "---\nhandler: broken\npermission: read\nbreaker-threshold: 1\n---\nBroken.\n"
+    )
+    handlers = {**HANDLERS, "broken": broken}
+    async with running(tmp_path / "data", app_keys, claude_dir=claude, handlers=handlers) as h:
+        await h.comment(MAINTAINER, "/broken", issue=1)
+        await h.comment(MAINTAINER, "/status", issue=1)
+        await h.comment(MAINTAINER, "/status", issue=2)
+        here, elsewhere = await status_of(h, 1), await status_of(h, 2)
+        (broken_run, *_) = (await h.state()).runs
+
+    assert "Runs on #1, latest first (1 of 1):" in here
+    assert f"| `{broken_run.run_id}` | `/broken` | failed |" in here
+    assert "- `/broken`: failed 1 time in a row; tried again in" in here
+    assert "No run of the bot is recorded on #2 yet." in elsewhere

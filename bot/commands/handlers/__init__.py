@@ -5,9 +5,10 @@ Adding a command: a `.md` file in `.claude/commands/`, a module here with
 """
 
 from bot.commands.context import Handler
-from bot.commands.handlers import generate_report, help
+from bot.commands.handlers import generate_report, help, status
 
 HANDLERS: dict[str, Handler] = {
     "generate_report": generate_report.handle,
     "help": help.handle,
+    "status": status.handle,
 }
