@@ -125,7 +125,6 @@ class ResilientGitHubAPI(GitHubAPI):
         self._write_rate = RateLimit(writes_per_minute, 60.0)
         # No request before this moment (monotonic): a rate limit told us to keep off.
         self.blocked_until = 0.0
-        self.retries = 0
 
     @property
     def remaining(self) -> int | None:
@@ -148,11 +147,9 @@ class ResilientGitHubAPI(GitHubAPI):
         wait = limit_wait(exception, attempt, _utc_now())
         if wait is not None:
             self.blocked_until = max(self.blocked_until, self._clock() + wait)
-            self.retries += 1
             # The next attempt waits in manage_rate_limit, or fails there when it is long.
             return True
         if int(exception.status_code) >= 500 and is_idempotent(method, url):
-            self.retries += 1
             await self.sleep(backoff(attempt, self._backoff_base_s, self._rng))
             return True
         return False
@@ -177,7 +174,6 @@ class ResilientGitHubAPI(GitHubAPI):
                     raise AmbiguousWrite(f"{method} {url}: no answer ({error!r})") from error
                 if attempt >= MAX_ATTEMPTS:
                     raise GitHubUnreachable(f"{method} {url}: {error!r}") from error
-            self.retries += 1
             await self.sleep(backoff(attempt, self._backoff_base_s, self._rng))
             await self._keep_off()
 

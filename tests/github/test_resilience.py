@@ -181,3 +181,17 @@ async def test_writes_are_paced_within_the_limit() -> None:
         for _ in range(3):
             await api._pace_write()
     assert api.slept == [pytest.approx(30.0)]  # 2 a minute: the third waits half a minute
+
+
+async def test_the_remaining_budget_is_tracked_per_installation(
+    world: tuple[GitHubEmulator, GitHub],
+) -> None:
+    emulator, github = world
+    gh = github.installation(INSTALLATION)
+    api = gh._api
+    assert isinstance(api, ResilientGitHubAPI)
+    assert api.remaining is None  # nothing asked yet
+    await issues.get_issue(gh, REPO, 1)
+    emulator.set_rate_limit_remaining(INSTALLATION, 42)
+    await issues.collaborator_permission(gh, REPO, "octocat")  # a fresh answer, not a 304
+    assert api.remaining == 41  # what GitHub said, this request spent
