@@ -4,7 +4,8 @@ Through gidgethub 6's two hooks (`manage_rate_limit` before each attempt,
 `handle_rate_limit_error` after a failed one) and its `_request`:
 
 * 5xx answers, timeouts and dropped connections are retried with exponential backoff and
-  full jitter, at most MAX_ATTEMPTS times, when repeating the request is harmless. A
+  full jitter, at most MAX_ATTEMPTS times, when repeating the request is harmless; and a
+  run spends at most its `RetryBudget` on retries and waits, whatever its calls. A
   comment's creation is not: it fails with `AmbiguousWrite` and the caller checks the run's
   hidden marker before posting again (bot/github/issues.py).
 * Primary limit: when `x-ratelimit-remaining` reaches 0, no request leaves before
@@ -24,6 +25,8 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import aiohttp
@@ -45,6 +48,28 @@ _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
 # POSTs GitHub applies once however often they come: a reaction (200 when it exists),
 # labels (a set), an installation token.
 _IDEMPOTENT_POST = re.compile(r"/(reactions|labels|access_tokens)$")
+
+
+@dataclass(slots=True)
+class RetryBudget:
+    """How many more retries (and rate-limit waits) the current run may spend."""
+
+    left: int
+
+    def spend(self) -> bool:
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+
+# Set by the pipeline for each run; every call the run makes, in any task, sees it.
+RUN_RETRY_BUDGET: ContextVar[RetryBudget | None] = ContextVar("run_retry_budget", default=None)
+
+
+def may_retry() -> bool:
+    budget = RUN_RETRY_BUDGET.get()
+    return budget is None or budget.spend()
 
 
 class AmbiguousWrite(GitHubException):
@@ -145,6 +170,9 @@ class ResilientGitHubAPI(GitHubAPI):
         if attempt >= MAX_ATTEMPTS:
             return False
         wait = limit_wait(exception, attempt, _utc_now())
+        retriable = wait is not None or int(exception.status_code) >= 500
+        if retriable and not may_retry():
+            return False
         if wait is not None:
             self.blocked_until = max(self.blocked_until, self._clock() + wait)
             # The next attempt waits in manage_rate_limit, or fails there when it is long.
@@ -172,7 +200,7 @@ class ResilientGitHubAPI(GitHubAPI):
             except (aiohttp.ClientError, TimeoutError) as error:
                 if not is_idempotent(method, url):
                     raise AmbiguousWrite(f"{method} {url}: no answer ({error!r})") from error
-                if attempt >= MAX_ATTEMPTS:
+                if attempt >= MAX_ATTEMPTS or not may_retry():
                     raise GitHubUnreachable(f"{method} {url}: {error!r}") from error
             await self.sleep(backoff(attempt, self._backoff_base_s, self._rng))
             await self._keep_off()

@@ -28,6 +28,7 @@ from bot.commands.context import (
 )
 from bot.domain import Request, Run, RunStatus
 from bot.github import InstallationClient
+from bot.github.resilience import RUN_RETRY_BUDGET, RetryBudget
 from bot.pipeline.hooks import BUILTIN_HOOKS, PERMISSION_HOOK
 from bot.pipeline.limits import Breakers
 from bot.pipeline.permissions import PermissionResolver
@@ -47,6 +48,8 @@ from bot.state import (
 )
 
 log = logging.getLogger(__name__)
+
+RETRIES_PER_RUN = 30
 
 # Only this module can build a CommandContext, so a handler runs only here (invariant 1).
 _SEAL = pipeline_seal()
@@ -96,6 +99,8 @@ class Pipeline:
         if spec is None or spec.handler is None or spec.handler not in self._handlers:
             raise LookupError(f"no runnable command {request.command!r}; intake must not ask")
         run = Run(id=run_id_for(request), request=request)
+        # Retries and waits this run may spend on GitHub, over all its calls.
+        RUN_RETRY_BUDGET.set(RetryBudget(RETRIES_PER_RUN))
         await self._reporter.acknowledge(gh, request)
         self._move(run, RunStatus.RUNNING)
         run.started_at = self._clock()

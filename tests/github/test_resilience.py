@@ -18,7 +18,9 @@ from bot.github import issues
 from bot.github.auth import AppAuth
 from bot.github.client import ClientLimits, GitHub
 from bot.github.resilience import (
+    RUN_RETRY_BUDGET,
     ResilientGitHubAPI,
+    RetryBudget,
     backoff,
     is_idempotent,
     limit_wait,
@@ -195,3 +197,23 @@ async def test_the_remaining_budget_is_tracked_per_installation(
     emulator.set_rate_limit_remaining(INSTALLATION, 42)
     await issues.collaborator_permission(gh, REPO, "octocat")  # a fresh answer, not a 304
     assert api.remaining == 41  # what GitHub said, this request spent
+
+
+async def test_a_run_spends_at_most_its_retry_budget(
+    world: tuple[GitHubEmulator, GitHub],
+) -> None:
+    emulator, github = world
+    gh = github.installation(INSTALLATION)
+    await issues.get_issue(gh, REPO, 1)
+    emulator.inject_faults(Faults(error_ratio=1.0))
+    before = len(emulator.requests)
+    budget = RetryBudget(2)
+    token = RUN_RETRY_BUDGET.set(budget)
+    try:
+        with pytest.raises(GitHubBroken):
+            await issues.list_issues(gh, REPO)
+    finally:
+        RUN_RETRY_BUDGET.reset(token)
+    assert len(emulator.requests) - before == 3  # the first try and two retries
+    assert budget.left == 0
+    emulator.inject_faults(None)
