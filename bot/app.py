@@ -19,6 +19,7 @@ from aiohttp import web
 from cachetools import LRUCache
 from gidgethub.aiohttp import GitHubAPI
 
+from bot.buckets import TokenBuckets
 from bot.commands.catalogue import Catalogue, load_catalogue
 from bot.commands.context import Handler
 from bot.commands.handlers import HANDLERS
@@ -33,7 +34,7 @@ from bot.metrics import Metrics
 from bot.pipeline import PermissionResolver, Pipeline
 from bot.pipeline.claude_hooks import HookConfig, load_hook_config
 from bot.pipeline.hooks import Limits, register_builtin_hooks
-from bot.pipeline.limits import Breakers, ConcurrencyGuard, TokenBuckets
+from bot.pipeline.limits import Breakers, ConcurrencyGuard
 from bot.pipeline.registry import HookRegistry
 from bot.pipeline.runner import utc_now
 from bot.pipeline.stages import StageRunner

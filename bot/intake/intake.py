@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import aiohttp
-from cachetools import LRUCache, TTLCache
+from cachetools import TTLCache
 from gidgethub import GitHubException
 
 from bot.commands.catalogue import Catalogue
@@ -100,10 +100,9 @@ class Intake:
         self._seen: TTLCache[str, bool] = TTLCache(maxsize=1_000_000, ttl=DEDUPE_SECONDS)
         self._claims: TTLCache[str, str] = TTLCache(maxsize=100_000, ttl=DEDUPE_SECONDS)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._submitted: TTLCache[str, asyncio.Task[Run | None]] = TTLCache(
-            maxsize=REMEMBERED_RUNS, ttl=DEDUPE_SECONDS
-        )
-        self._runs: LRUCache[str, Submitted] = LRUCache(maxsize=REMEMBERED_RUNS)
+        # Submitted runs by run id, which the delivery id decides (run_id_for): one lookup
+        # answers both "was this delivery submitted?" and GET /api/runs/{id}.
+        self._runs: TTLCache[str, Submitted] = TTLCache(maxsize=REMEMBERED_RUNS, ttl=DEDUPE_SECONDS)
 
     @property
     def in_flight(self) -> int:
@@ -153,10 +152,11 @@ class Intake:
         """Run `request` in the background: its task, and False when its delivery id was
         submitted before (the earlier task is returned, nothing runs twice). `recorded` is
         called once the run's record is durable (see Pipeline.run)."""
-        earlier = self._submitted.get(request.delivery_id)
+        run_id = run_id_for(request)
+        earlier = self._runs.get(run_id)
         if earlier is not None:
             self._metrics.inc("deliveries_total", outcome="duplicate")
-            return earlier, False
+            return earlier.task, False
 
         def on_recorded(run: Run) -> None:
             submitted.recorded = run
@@ -165,8 +165,7 @@ class Intake:
 
         task = self._spawn(self._run(request, on_recorded))
         submitted = Submitted(request, task)
-        self._submitted[request.delivery_id] = task
-        self._runs[run_id_for(request)] = submitted
+        self._runs[run_id] = submitted
         self._metrics.inc("deliveries_total", outcome="accepted")
         return task, True
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from bot.buckets import TokenBuckets
 from bot.commands.catalogue import CommandSpec, ParameterError, bind_arguments
 from bot.commands.grammar import ArgumentSyntaxError, parse_arguments
 from bot.domain import Permission, RateLimit, Request, RunStatus
-from bot.pipeline.limits import Breakers, ConcurrencyGuard, TokenBuckets
+from bot.pipeline.limits import Breakers, ConcurrencyGuard
 from bot.pipeline.registry import HookInput, HookRegistry, HookReply, Stage
 
 PERMISSION_HOOK = "permission"

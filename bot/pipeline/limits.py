@@ -1,4 +1,4 @@
-"""The state behind the built-in hooks: token buckets for rate limits (bot/buckets.py), the
+"""The state behind the built-in hooks besides the rate limit's buckets (bot/buckets.py): the
 slots of the concurrency guard, and circuit breakers. Plain data and arithmetic, no I/O;
 the clock is given.
 
@@ -11,10 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-
-from bot.buckets import TokenBuckets
-
-__all__ = ["Breakers", "ConcurrencyGuard", "TokenBuckets"]
 
 
 class ConcurrencyGuard:

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot.buckets import TokenBuckets
 from bot.commands.catalogue import Catalogue, CommandSpec, ParameterError, bind_arguments
 from bot.commands.grammar import ArgumentSyntaxError, close_names, parse_arguments
 from bot.domain import RepoRef, Request, Run, RunStatus, Source, Verdict
@@ -32,7 +33,6 @@ from bot.pipeline.hooks import (
     PERMISSION_HOOK,
     RATE_LIMIT_HOOK,
 )
-from bot.pipeline.limits import TokenBuckets
 from bot.state import RunRecord, Store
 from bot.web.openapi import OPENAPI
 
@@ -330,12 +330,25 @@ def _may_see(token: ApiToken, repo: RepoRef, command: str) -> bool:
 
 
 def _metadata(run: Run) -> dict[str, Any]:
+    return _metadata_of(
+        run.id, len(run.hooks), run.status_comment_id, round(run.duration_ms or 0.0, 1),
+        run.state_version,
+    )  # fmt: skip
+
+
+def _metadata_of(
+    run_id: str,
+    hooks_run: int,
+    comment_id: int | None,
+    execution_ms: float | None = None,
+    state_version: str = "",
+) -> dict[str, Any]:
     return {
-        "executionTime": round(run.duration_ms or 0.0, 1),
-        "hooksRun": len(run.hooks),
-        "stateVersion": run.state_version or None,
-        "auditId": str(run.status_comment_id) if run.status_comment_id else None,
-        "runId": run.id,
+        "executionTime": execution_ms,
+        "hooksRun": hooks_run,
+        "stateVersion": state_version or None,
+        "auditId": str(comment_id) if comment_id else None,
+        "runId": run_id,
     }
 
 
@@ -392,13 +405,7 @@ def _retry_after(blockers: list[Any], name: str) -> str:
 
 def _recorded(record: RunRecord) -> web.Response:
     """A run known only from the audit log (older, or from before a restart)."""
-    metadata = {
-        "executionTime": None,
-        "hooksRun": len(record.hooks),
-        "stateVersion": None,
-        "auditId": str(record.comment_id) if record.comment_id else None,
-        "runId": record.run_id,
-    }
+    metadata = _metadata_of(record.run_id, len(record.hooks), record.comment_id)
     result = {"status": str(record.status), "markdown": None, "error": record.error or None}
     success = record.status is RunStatus.SUCCEEDED if record.status.is_final else None
     return web.json_response({"success": success, "result": result, "metadata": metadata})

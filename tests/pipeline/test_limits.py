@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.buckets import TokenBuckets
 from bot.domain import RateLimit
-from bot.pipeline.limits import Breakers, ConcurrencyGuard, TokenBuckets
+from bot.pipeline.limits import Breakers, ConcurrencyGuard
 
 
 class FakeClock:
