@@ -29,6 +29,7 @@ from bot.github.client import USER_AGENT, ClientLimits
 from bot.intake import Intake
 from bot.intake.external import MappingError, load_sources
 from bot.intake.external import Source as ExternalSource
+from bot.intake.inbox import Inbox
 from bot.intake.tokens import ApiTokens, TokenFileError, load_tokens
 from bot.metrics import Metrics
 from bot.pipeline import PermissionResolver, Pipeline
@@ -177,13 +178,17 @@ async def build_bot(
         breakers=limits.breakers,
         clock=clock,
     )
+    inbox = Inbox(settings.data_dir / "inbox.sqlite3")
+    await inbox.open()
     intake = Intake(
         catalogue=catalogue,
         pipeline=pipeline,
         reporter=reporter,
         github=github,
+        inbox=inbox,
         metrics=metrics,
         clock=clock,
+        workers=settings.workers,
     )
     command_api = CommandApi(
         intake=intake,
@@ -210,13 +215,23 @@ async def build_bot(
         external=external,
     )
 
+    async def resume(_: web.Application) -> None:
+        # Before the first delivery is served: what the last process left unfinished.
+        await intake.resume()
+
     async def drain(_: web.Application) -> None:
-        # Let runs in flight finish and report; past the grace period, stop anyway.
+        # Let runs in flight finish and report; past the grace period, stop anyway (what
+        # is left stays in the inbox and is taken up at the next start).
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(SHUTDOWN_GRACE_SECONDS):
                 await intake.drain()
 
+    async def close_inbox(_: web.Application) -> None:
+        await inbox.close()
+
+    web_app.on_startup.append(resume)
     web_app.on_shutdown.append(drain)
+    web_app.on_cleanup.append(close_inbox)
     return Bot(settings, catalogue, github, store, intake, metrics, web_app)
 
 

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     api_tokens_file: Path | None = None
     # How long POST /api/commands waits for a run before answering 202 with its URL.
     api_wait_seconds: Annotated[float, Field(ge=0, le=60)] = 5.0
+    # Runs at once, over all issues (the runs of one issue go one after another).
+    workers: Annotated[int, Field(ge=1, le=1000)] = 16
+    # How often the reconciler looks for work GitHub told the bot about while it could
+    # not listen (trigger labels, stale running labels, failed deliveries); 0: only at start.
+    reconcile_interval_seconds: Annotated[float, Field(ge=0)] = 300.0
     # Payloads over GitHub's own cap are refused with 413.
     max_payload_bytes: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from bot.app import Bot, build_bot, start_http
 from bot.commands.context import Handler
@@ -34,6 +35,10 @@ class Harness:
     bot: Bot
     bot_url: str
     settings: Settings
+    session: aiohttp.ClientSession
+    runner: web.AppRunner | None
+    handlers: Mapping[str, Handler]
+    hooks: HookRegistry | None
 
     @property
     def webhook_url(self) -> str:
@@ -56,6 +61,22 @@ class Harness:
 
     async def state(self) -> BotState:
         return await self.bot.store.read()
+
+    async def stop_bot(self) -> None:
+        """Stop the bot (gracefully); GitHub's deliveries fail until `start_bot`."""
+        if self.runner is not None:
+            await self.emulator.settle()
+            await self.runner.cleanup()
+            self.runner = None
+
+    async def start_bot(self) -> None:
+        """Start a new bot process's worth of objects on the same DATA_DIR and port."""
+        assert self.runner is None, "stop_bot() first"
+        port = int(self.bot_url.rsplit(":", 1)[1])
+        self.bot = await build_bot(
+            self.settings, self.session, handlers=self.handlers, hooks=self.hooks
+        )
+        self.runner, _ = await start_http(self.bot.web_app, "127.0.0.1", port)
 
 
 @contextlib.asynccontextmanager
@@ -101,11 +122,13 @@ async def running(
         bot = await build_bot(loaded, session, handlers=handlers, hooks=hooks)
         runner, bot_url = await start_http(bot.web_app, "127.0.0.1", 0)
         emulator.webhook_url = bot_url + loaded.webhook_path
+        harness = Harness(emulator, bot, bot_url, loaded, session, runner, handlers, hooks)
         try:
-            yield Harness(emulator, bot, bot_url, loaded)
+            yield harness
         finally:
             await emulator.settle()
-            await runner.cleanup()
+            if harness.runner is not None:
+                await harness.runner.cleanup()
             await emulator.stop()
     # Every request the bot made was one GitHub would accept.
     assert emulator.violations == []

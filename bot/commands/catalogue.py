@@ -21,6 +21,8 @@ parameters:
 timeout: 120                    # seconds, > 0 (default 60)
 rerun-on-edit: false            # re-run when the comment that asked is edited (default false)
 concurrency: issue              # issue|repository|global|none (default none)
+ordered: false                  # wait for earlier runs on its issue (default true; false for
+                                #   commands that only read, which then answer at once)
 rate-limit: 5/hour              # runs per user, a token bucket (default: RATE_LIMIT, or none)
 breaker-threshold: 5            # failures in a row that pause it (default BREAKER_THRESHOLD)
 breaker-cooldown: 300           # seconds paused before a probe (default BREAKER_COOLDOWN_SECONDS)
@@ -117,6 +119,8 @@ class CommandSpec:
     timeout_s: float
     rerun_on_edit: bool
     concurrency: str
+    # Runs after the earlier runs on its issue, in order (false: at once, beside them).
+    ordered: bool
     # Runs per user of this command; None: the App's default (RATE_LIMIT) applies.
     rate_limit: RateLimit | None
     # The circuit breaker: failures in a row that pause it, and for how long; None: defaults.
@@ -366,6 +370,7 @@ class _Loader:
             timeout_s=_field(metadata, "timeout", _parse_timeout, DEFAULT_TIMEOUT_S, errors),
             rerun_on_edit=_field(metadata, "rerun-on-edit", parse_bool, False, errors),
             concurrency=_field(metadata, "concurrency", _parse_concurrency, "none", errors),
+            ordered=_field(metadata, "ordered", parse_bool, True, errors),
             rate_limit=_field(metadata, "rate-limit", _parse_rate_limit, None, errors),
             breaker_threshold=_field(metadata, "breaker-threshold", _parse_count, None, errors),
             breaker_cooldown_s=_field(metadata, "breaker-cooldown", _parse_timeout, None, errors),

@@ -1,12 +1,18 @@
-"""Intake: accept a verified delivery, answer at once, do the work in the background.
+"""Intake: accept a delivery durably, answer at once, run the work in the background.
 
 The HTTP answer never waits for GitHub: `accept` decides synchronously (pure
-`interpret`), schedules the work and returns. Deliveries are deduplicated by
-`X-GitHub-Delivery` (GitHub keeps the id on redelivery), in memory for now.
+`interpret`), writes the requests to the durable inbox (one fsync shared with concurrent
+deliveries) and answers; workers then run them, at most WORKERS at once and the runs of one
+issue in order. Deliveries are deduplicated by `X-GitHub-Delivery` in the inbox, for
+GitHub's whole redelivery window and across restarts.
 
 Entries from outside GitHub (the REST API, external webhooks) build their own Request, after
-`resolve_target` has found the issue, and `submit` it: the same pipeline runs it, and the
-task can be awaited (the API waits a little for the result) or found again by its run id.
+`resolve_target` has found the issue, and `submit` it: the same inbox and pipeline run it,
+and its end can be awaited (the API waits a little for the result) or found by its run id.
+
+On start, every unfinished job in the inbox is taken up again (`resume`): a run that was
+recorded only has its report written again; one that was cut short runs again, finding
+the comment it had posted by its marker; one that keeps breaking the bot ends failed.
 """
 
 from __future__ import annotations
@@ -16,10 +22,10 @@ import logging
 import math
 import re
 import shlex
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 from cachetools import TTLCache
@@ -29,18 +35,20 @@ from bot.commands.catalogue import Catalogue
 from bot.domain import Permission, RepoRef, Request, Run, Source
 from bot.github import GitHub
 from bot.github import issues as gh_issues
-from bot.intake.events import Accepted, Ignored, Suggestions, interpret
+from bot.intake.events import Ignored, Suggestions, interpret
+from bot.intake.inbox import DEDUPE_SECONDS, Inbox, Job, Phase
+from bot.intake.lanes import Lanes
 from bot.metrics import Metrics
 from bot.pipeline import Pipeline, run_id_for
 from bot.report import Reporter
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
-# GitHub lets an App redeliver for 3 days; remember ids at least that long.
-DEDUPE_SECONDS = 3 * 24 * 3600
 # Submitted runs kept in memory for GET /api/runs/{id} (older ones are read from state).
 REMEMBERED_RUNS = 10_000
+# A run started this many times without finishing has broken the bot each time: it ends
+# failed, visibly, instead of being tried again.
+MAX_ATTEMPTS = 3
 
 Scalar = str | int | float | bool
 _PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
@@ -57,12 +65,14 @@ class TargetError(LookupError):
 
 @dataclass(slots=True)
 class Submitted:
-    """A run submitted by `submit`: what was asked, the task that runs it, and the run once
-    its record is durable (its result is known then, before the final report)."""
+    """A run submitted by `submit`: what was asked, its end (None when the run broke before
+    its record), and the run once its record is durable (its result is known then, before
+    the final report)."""
 
     request: Request
-    task: asyncio.Task[Run | None]
+    finished: asyncio.Future[Run | None]
     recorded: Run | None = None
+    on_recorded: Callable[[Run], None] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,31 +98,39 @@ class Intake:
         pipeline: Pipeline,
         reporter: Reporter,
         github: GitHub,
+        inbox: Inbox,
         metrics: Metrics,
         clock: Callable[[], datetime],
+        workers: int,
     ):
         self._catalogue = catalogue
         self._pipeline = pipeline
         self._reporter = reporter
         self._github = github
+        self._inbox = inbox
         self._metrics = metrics
         self._clock = clock
-        self._seen: TTLCache[str, bool] = TTLCache(maxsize=1_000_000, ttl=DEDUPE_SECONDS)
-        self._claims: TTLCache[str, str] = TTLCache(maxsize=100_000, ttl=DEDUPE_SECONDS)
+        self._lanes: Lanes[Job] = Lanes(workers, self._execute)
         self._tasks: set[asyncio.Task[Any]] = set()
-        # Submitted runs by run id, which the delivery id decides (run_id_for): one lookup
-        # answers both "was this delivery submitted?" and GET /api/runs/{id}.
+        # Submitted runs by run id, which the delivery id decides (run_id_for).
         self._runs: TTLCache[str, Submitted] = TTLCache(maxsize=REMEMBERED_RUNS, ttl=DEDUPE_SECONDS)
 
     @property
     def in_flight(self) -> int:
-        return len(self._tasks)
+        return self._lanes.pending + len(self._tasks)
 
-    def accept(self, event: str, payload: Mapping[str, Any], delivery_id: str) -> Receipt:
-        """Decide and schedule; raises PayloadError for a malformed payload."""
-        if delivery_id in self._seen:
-            self._metrics.inc("deliveries_total", outcome="duplicate")
-            return Receipt("duplicate", f"delivery {delivery_id} was already accepted")
+    async def resume(self) -> int:
+        """Take up every unfinished job of the inbox (at start); how many there were."""
+        jobs = [job for job in await self._inbox.unfinished() if job.run_id not in self._lanes]
+        for job in jobs:
+            self._schedule(job)
+        if jobs:
+            log.info("inbox: %d unfinished run(s) taken up again", len(jobs))
+        return len(jobs)
+
+    async def accept(self, event: str, payload: Mapping[str, Any], delivery_id: str) -> Receipt:
+        """Decide, persist and schedule; raises PayloadError for a malformed payload and
+        InboxError when the inbox cannot be written (the delivery is then not accepted)."""
         decision = interpret(
             event,
             payload,
@@ -120,13 +138,20 @@ class Intake:
             catalogue=self._catalogue,
             received_at=self._clock(),
         )
-        self._seen[delivery_id] = True
         if isinstance(decision, Ignored):
             self._metrics.inc("deliveries_total", outcome="ignored")
             return Receipt("ignored", decision.reason)
+        jobs = [_new_job(request) for request in decision.requests]
+        earlier = await self._inbox.accept([delivery_id], [(j.run_id, j.request) for j in jobs])
+        if earlier is not None:
+            self._metrics.inc("deliveries_total", outcome="duplicate")
+            return Receipt("duplicate", f"delivery {delivery_id} was already accepted")
         self._metrics.inc("deliveries_total", outcome="accepted")
-        self._spawn(self._work(decision))
-        return Receipt("accepted", f"{len(decision.requests)} command(s)", len(decision.requests))
+        if decision.suggestions is not None:
+            self._spawn(self._suggest(decision.suggestions))
+        for job in jobs:
+            self._schedule(job)
+        return Receipt("accepted", f"{len(jobs)} command(s)", len(jobs))
 
     async def resolve_target(self, repo: RepoRef, issue: int) -> Target:
         """The installation that serves `repo` and the issue's labels; raises TargetError."""
@@ -146,72 +171,104 @@ class Intake:
         labels = frozenset(str(label["name"]) for label in found.get("labels", []))
         return Target(installation_id, labels)
 
-    def submit(
-        self, request: Request, recorded: Callable[[Run], None] | None = None
-    ) -> tuple[asyncio.Task[Run | None], bool]:
-        """Run `request` in the background: its task, and False when its delivery id was
-        submitted before (the earlier task is returned, nothing runs twice). `recorded` is
-        called once the run's record is durable (see Pipeline.run)."""
+    async def submit(
+        self,
+        request: Request,
+        recorded: Callable[[Run], None] | None = None,
+        *,
+        also_known_as: str | None = None,
+    ) -> tuple[str, bool]:
+        """Persist and run `request`: its run id, and whether it is new.
+
+        When its delivery id (or `also_known_as`, another identity of the same call) was
+        submitted before, nothing runs twice: the answer is the run id first submitted, and
+        False. `submitted_run` finds the run while this process remembers it. `recorded` is
+        called once the run's record is durable (see Pipeline.run).
+        """
         run_id = run_id_for(request)
-        earlier = self._runs.get(run_id)
-        if earlier is not None:
+        if run_id in self._runs:
             self._metrics.inc("deliveries_total", outcome="duplicate")
-            return earlier.task, False
-
-        def on_recorded(run: Run) -> None:
-            submitted.recorded = run
-            if recorded is not None:
-                recorded(run)
-
-        task = self._spawn(self._run(request, on_recorded))
-        submitted = Submitted(request, task)
+            return run_id, False
+        submitted = Submitted(request, asyncio.get_running_loop().create_future())
+        submitted.on_recorded = recorded
+        keys = [request.delivery_id] + ([also_known_as] if also_known_as else [])
+        # Claimed before the write, so that a second identical call finds this one.
         self._runs[run_id] = submitted
+        try:
+            first = await self._inbox.accept(keys, [(run_id, request)])
+        except BaseException:
+            del self._runs[run_id]
+            raise
+        if first is not None:
+            del self._runs[run_id]
+            self._metrics.inc("deliveries_total", outcome="duplicate")
+            return first or run_id, False
         self._metrics.inc("deliveries_total", outcome="accepted")
-        return task, True
-
-    def claim(self, key: str, run_id: str) -> str | None:
-        """Mark `key` as handled by `run_id`: None the first time (within the dedupe
-        window), else the run id it was claimed for."""
-        earlier = self._claims.get(key)
-        if earlier is None:
-            self._claims[key] = run_id
-        return earlier
+        self._schedule(_new_job(request))
+        return run_id, True
 
     def submitted_run(self, run_id: str) -> Submitted | None:
         return self._runs.get(run_id)
 
     async def drain(self) -> None:
         """Wait for the work in flight (at shutdown, and in tests)."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
+        while self._tasks or self._lanes.pending:
+            await self._lanes.drain()
+            if self._tasks:
+                await asyncio.wait(set(self._tasks))
 
-    def _spawn(self, work: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
-        task = asyncio.create_task(work)
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return task
 
-    async def _work(self, accepted: Accepted) -> None:
-        if accepted.suggestions is not None:
-            await self._suggest(accepted.suggestions)
-        # Commands of one comment run in the order they were written.
-        for request in accepted.requests:
-            await self._run(request)
+    def _schedule(self, job: Job) -> None:
+        request = job.request
+        spec = self._catalogue.get(request.command)
+        ordered = spec is None or spec.ordered
+        lane = (request.repo, request.issue) if ordered else None
+        self._lanes.add(job.run_id, job, lane)
 
-    async def _run(
-        self, request: Request, recorded: Callable[[Run], None] | None = None
-    ) -> Run | None:
+    async def _execute(self, job: Job) -> None:
+        """Run one job to its end and mark it done; a job whose run broke stays unfinished
+        in the inbox and is taken up again at the next start."""
+        request = job.request
         gh = self._github.installation(request.installation_id)
+        submitted = self._runs.get(job.run_id)
+        attempts = await self._inbox.started(job.run_id)
+
+        async def on_recorded(run: Run) -> None:
+            await self._inbox.recorded(run)
+            if submitted is not None:
+                submitted.recorded = run
+                if submitted.on_recorded is not None:
+                    submitted.on_recorded(run)
+
         try:
-            run = await self._pipeline.run(request, gh, recorded)
+            if job.recorded is not None:
+                run = job.recorded
+                await self._pipeline.report(run, gh)
+            elif attempts > MAX_ATTEMPTS:
+                run = await self._pipeline.abandon(
+                    request,
+                    gh,
+                    f"the bot stopped {attempts - 1} times while running this command, "
+                    "so it was not tried again",
+                )
+            else:
+                run = await self._pipeline.run(request, gh, on_recorded, resumed=attempts > 1)
         except Exception:
             # The pipeline records a handler's failure itself; reaching here means GitHub
-            # or the store failed while recording the run. Logged and counted.
+            # or the store failed while recording the run. It stays in the inbox.
             log.exception("run of /%s on %s#%s broke", request.command, request.repo, request.issue)
             self._metrics.inc("runs_total", status="broken")
-            return None
+            if submitted is not None and not submitted.finished.done():
+                submitted.finished.set_result(None)
+            return
+        await self._inbox.finished(job.run_id, str(run.status))
         self._metrics.inc("runs_total", status=str(run.status))
-        return run
+        if submitted is not None and not submitted.finished.done():
+            submitted.finished.set_result(run)
 
     async def _suggest(self, suggestions: Suggestions) -> None:
         gh = self._github.installation(suggestions.installation_id)
@@ -221,6 +278,10 @@ class Intake:
             )
         except Exception:
             log.exception("could not answer near-miss commands on %s", suggestions.repo)
+
+
+def _new_job(request: Request) -> Job:
+    return Job(0, run_id_for(request), request, Phase.QUEUED, 0, None)
 
 
 def direct_request(

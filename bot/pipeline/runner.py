@@ -13,7 +13,7 @@ import asyncio
 import copy
 import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -91,10 +91,17 @@ class Pipeline:
         self,
         request: Request,
         gh: InstallationClient,
-        recorded: Callable[[Run], None] | None = None,
+        recorded: Callable[[Run], Awaitable[None]] | None = None,
+        *,
+        resumed: bool = False,
     ) -> Run:
-        """Run `request` to its end. `recorded` is called once the run's record is durable
-        and its last hooks have run, before the final report is written to the issue."""
+        """Run `request` to its end. `recorded` is awaited once the run's record is durable
+        and its last hooks have run, before the final report is written to the issue.
+
+        A `resumed` run was cut short before (the bot stopped): the status comment it may
+        have posted is looked for by its marker and reused, and a state record it may have
+        written is kept as it is.
+        """
         spec = self.catalogue.get(request.command)
         if spec is None or spec.handler is None or spec.handler not in self._handlers:
             raise LookupError(f"no runnable command {request.command!r}; intake must not ask")
@@ -104,7 +111,7 @@ class Pipeline:
         await self._reporter.acknowledge(gh, request)
         self._move(run, RunStatus.RUNNING)
         run.started_at = self._clock()
-        await self._reporter.start(gh, run, request.issue_labels)
+        await self._reporter.start(gh, run, request.issue_labels, resumed=resumed)
         releases: list[Callable[[], None]] = []
         try:
             try:
@@ -128,7 +135,23 @@ class Pipeline:
             for release in releases:
                 release()
         if recorded is not None:
-            recorded(run)
+            await recorded(run)
+        await self._reporter.finish(gh, run)
+        return run
+
+    async def report(self, run: Run, gh: InstallationClient) -> None:
+        """Write the report of a run recorded before the bot stopped (all of it idempotent:
+        the comment is edited in place, reactions and labels are set, not added twice)."""
+        await self._reporter.finish(gh, run)
+
+    async def abandon(self, request: Request, gh: InstallationClient, reason: str) -> Run:
+        """End a run that will not be tried again as failed, visibly and in state."""
+        run = Run(id=run_id_for(request), request=request)
+        self._move(run, RunStatus.RUNNING)
+        run.started_at = run.finished_at = self._clock()
+        run.error = reason
+        await self._reporter.start(gh, run, request.issue_labels, resumed=True)
+        await self._record(run, _Ending(RunStatus.FAILED))
         await self._reporter.finish(gh, run)
         return run
 
@@ -248,6 +271,8 @@ class Pipeline:
         key = command_data_key(run.request.command, run.request.repo.full_name)
 
         def update(state: BotState) -> BotState:
+            if any(r.run_id == record.run_id and r.status.is_final for r in state.runs):
+                return state  # recorded before the bot stopped; a resumed run changes nothing
             state = with_run(state, record)
             if ending.keep is not None:
                 state = with_command_data(state, key, ending.keep(state.command_data.get(key)))

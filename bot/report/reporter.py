@@ -22,17 +22,31 @@ class Reporter:
         await self._react(gh, request, render.ACKNOWLEDGE_REACTION)
 
     async def start(
-        self, gh: InstallationClient, run: Run, present_labels: Collection[str]
+        self,
+        gh: InstallationClient,
+        run: Run,
+        present_labels: Collection[str],
+        *,
+        resumed: bool = False,
     ) -> None:
-        """Post the run's one status comment and move the issue's label to its status."""
+        """Post the run's one status comment and move the issue's label to its status.
+
+        A `resumed` run may have posted its comment before the bot stopped: that comment
+        (found by the run's marker) is edited instead of posting a second one.
+        """
         request = run.request
-        run.status_comment_id = await gh_issues.create_comment(
-            gh,
-            request.repo,
-            request.issue,
-            render.status_comment(run),
-            marker=render.marker(run.id),
-        )
+        body = render.status_comment(run)
+        marker = render.marker(run.id)
+        found = None
+        if resumed:
+            found = await gh_issues.comment_with(gh, request.repo, request.issue, marker)
+        if found is not None:
+            await gh_issues.edit_comment(gh, request.repo, found, body)
+            run.status_comment_id = found
+        else:
+            run.status_comment_id = await gh_issues.create_comment(
+                gh, request.repo, request.issue, body, marker=marker
+            )
         await self._move_label(gh, request, present_labels, run.status)
 
     async def finish(self, gh: InstallationClient, run: Run) -> None:

@@ -19,6 +19,7 @@ from bot.testing.openapi import Operation
 from bot.testing.payloads import Payloads
 from bot.testing.ratelimit import Budget
 from bot.testing.render import Json, Renderer
+from bot.testing.webhooks import WebhookSender
 from bot.testing.world import Comment, Issue, Repo, Token, User, UserToken, World
 
 DOCS_URL = "https://docs.github.com/rest"
@@ -64,10 +65,14 @@ def not_found() -> ApiError:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A webhook event the world produced while serving a request (sent after the reply)."""
+    """A webhook event to send after the reply: one the world produced while serving the
+    request, or a redelivery (`guid` set, `redelivery` true) the App asked for."""
 
     name: str
     payload: Json
+    # The `X-GitHub-Delivery` to send with; None: a new one.
+    guid: str | None = None
+    redelivery: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +85,7 @@ class Context:
     token_ttl: timedelta
     app_owner: User
     gists: Gists
+    webhooks: WebhookSender
 
 
 @dataclass(slots=True)
@@ -118,8 +124,10 @@ class Call:
             raise not_found()
         return comment
 
-    def emit(self, name: str, payload: Json) -> None:
-        self.events.append(Event(name, payload))
+    def emit(
+        self, name: str, payload: Json, *, guid: str | None = None, redelivery: bool = False
+    ) -> None:
+        self.events.append(Event(name, payload, guid, redelivery))
 
 
 class Auth(Enum):
@@ -147,10 +155,22 @@ class Route:
 
 def paginate(call: Call, items: Sequence[T], render: Callable[[T], Json]) -> Reply:
     """One page of `items`, with GitHub's `Link` header (prev, next, last, first)."""
-    per_page = min(max(int(call.params.get("per_page", 30)), 1), MAX_PER_PAGE)
+    chunk, headers = page_of(call, items)
+    return Reply(200, [render(item) for item in chunk], headers)
+
+
+def per_page(call: Call) -> int:
+    """The call's `per_page`, within GitHub's 1 to 100."""
+    return min(max(int(call.params.get("per_page", 30)), 1), MAX_PER_PAGE)
+
+
+def page_of(call: Call, items: Sequence[T]) -> tuple[Sequence[T], dict[str, str]]:
+    """The call's page of `items`, and the headers with its `Link` (prev, next, last,
+    first), for answers that wrap the page in an object."""
+    size = per_page(call)
     page = max(int(call.params.get("page", 1)), 1)
-    last = max(math.ceil(len(items) / per_page), 1)
-    chunk = items[(page - 1) * per_page : page * per_page]
+    last = max(math.ceil(len(items) / size), 1)
+    chunk = items[(page - 1) * size : page * size]
     links = []
     if page > 1:
         links.append((page - 1, "prev"))
@@ -158,10 +178,13 @@ def paginate(call: Call, items: Sequence[T], render: Callable[[T], Json]) -> Rep
         links += [(page + 1, "next"), (last, "last")]
     if page > 1:
         links.append((1, "first"))
-    headers = {"Link": ", ".join(_link(call, n, rel) for n, rel in links)} if links else {}
-    return Reply(200, [render(item) for item in chunk], headers)
+    headers = (
+        {"Link": ", ".join(link(call, "page", str(n), rel) for n, rel in links)} if links else {}
+    )
+    return chunk, headers
 
 
-def _link(call: Call, page: int, rel: str) -> str:
-    query = [(k, v) for k, v in call.query if k != "page"] + [("page", str(page))]
+def link(call: Call, name: str, value: str, rel: str) -> str:
+    """One entry of a `Link` header: this call's URL with query parameter `name` set."""
+    query = [(k, v) for k, v in call.query if k != name] + [(name, value)]
     return f'<{call.ctx.render.api_url}{call.raw_path}?{urlencode(query)}>; rel="{rel}"'

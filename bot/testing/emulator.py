@@ -22,12 +22,25 @@ at it (`gist_view`, `gist_history`) and disturb it: `foreign_write` edits it as 
 else, `on_next_gist_patch` does so between the bot's read and its write, `set_latency`
 slows every answer down.
 
+Every delivery attempt is recorded (`deliveries`), failed ones too: a refused connection,
+a timeout, a non-2xx answer, and no `webhook_url` set for an event the bot's own writes
+cause (the people's actions, `comment()` and the like, raise RuntimeError without one).
+The App reads them as on GitHub, with its JWT: `GET /app/hook/deliveries` (newest first,
+`cursor` pagination; `status=failure` selects status codes 400-599 as GitHub's
+description says, so not a delivery that got no answer, whose `status_code` is 0),
+`GET /app/hook/deliveries/{id}` and `POST /app/hook/deliveries/{id}/attempts`, which
+redelivers with the same GUID after the 202 (422 for deliveries older than 3 days;
+`backdate_deliveries` makes some that old).
+
 Where it differs from GitHub (on purpose, for now): every API call needs a credential
 (GitHub lets anyone read public repositories and gists); a JWT on a repository endpoint
 is answered 403, a user token on one too (people's access to repositories is not
 modelled); token permissions are reported but not enforced; there are no organizations,
-teams, secondary rate limits, deliveries list, gist comments, stars or forks; the only
-injected fault is latency; creating a repository label sends no `label` event.
+teams, gist comments, stars or forks; secondary rate limits come only when injected
+(`inject_faults`, which touches REST answers, not deliveries); failed deliveries are not
+retried (GitHub does not retry either) and never throttled; the deliveries list keeps
+every attempt (GitHub keeps them for a while) and its `Link` has `next` only; creating a
+repository label sends no `label` event.
 """
 
 from __future__ import annotations
@@ -68,7 +81,8 @@ class GitHubEmulator:
 
     `token_ttl` is how long installation tokens live (GitHub: one hour).
     `deliver_own_events`: writes the bot makes (comments, labels) produce webhooks too, as
-    on GitHub, sent in the background after the API response; `settle()` waits for them.
+    on GitHub, sent in the background after the API response (recorded as failed while
+    `webhook_url` is None); `settle()` waits for them.
     `rate_limit` is each installation's hourly request budget (a person's is 5000).
     `world` and `gists` are the underlying model (plain dataclasses), for looks beyond
     `issue_view()` and `gist_view()`.
@@ -108,14 +122,20 @@ class GitHubEmulator:
         self._app_owner = self.world.user(APP_OWNER)
         self._dispatcher = Dispatcher(
             Context(
-                self.world, self._render, self._payloads, token_ttl, self._app_owner, self.gists
+                self.world,
+                self._render,
+                self._payloads,
+                token_ttl,
+                self._app_owner,
+                self.gists,
+                self._sender,
             ),
             openapi=load_openapi(),
             app_id=app_id,
             public_key=load_public_key(public_key_pem),
             rate_limits=self._limits,
             latency=self._latency,
-            on_events=self._send_own_events,
+            on_events=self._send_events,
         )
         # aiohttp refuses bodies over 1 MiB by default; GitHub takes far larger ones (a gist
         # file over 1 MB is written whole and only read back truncated).
@@ -180,8 +200,21 @@ class GitHubEmulator:
 
     @property
     def deliveries(self) -> list[Delivery]:
-        """Every webhook delivery attempt, in the order they completed."""
-        return self._sender.deliveries
+        """Every webhook delivery attempt, failed ones and redeliveries included, in the
+        order they completed (which is `api_id` order); a copy."""
+        return list(self._sender.deliveries)
+
+    def delivery(self, api_id: int) -> Delivery:
+        """The delivery `GET /app/hook/deliveries/{api_id}` shows; KeyError if none."""
+        found = self._sender.find(api_id)
+        if found is None:
+            raise KeyError(f"no delivery with api_id {api_id}")
+        return found
+
+    def backdate_deliveries(self, by: timedelta) -> None:
+        """Make every delivery recorded so far `by` older (its `delivered_at` moves back),
+        e.g. past the 3 days within which GitHub redelivers."""
+        self._sender.backdate(by)
 
     def writes(self) -> list[RecordedRequest]:
         """The recorded requests that were not GETs."""
@@ -314,14 +347,22 @@ class GitHubEmulator:
         return await self._sender.send(self._webhook_url(), event, payload, delivery_id)
 
     async def redeliver(self, delivery_id: str) -> Delivery:
-        """Send an earlier delivery again with the same `X-GitHub-Delivery`, as GitHub does."""
-        for earlier in reversed(self.deliveries):
+        """Send an earlier delivery again with the same `X-GitHub-Delivery`, as GitHub does
+        (recorded as a new delivery with `redelivery` true), and wait for the answer."""
+        for earlier in reversed(self._sender.deliveries):
             if earlier.id == delivery_id:
-                return await self.deliver(earlier.event, earlier.payload, delivery_id=delivery_id)
+                return await self._sender.send(
+                    self._webhook_url(),
+                    earlier.event,
+                    earlier.payload,
+                    delivery_id,
+                    redelivery=True,
+                )
         raise KeyError(f"no delivery {delivery_id!r}")
 
     async def settle(self) -> None:
-        """Wait until no delivery is in flight (the bot's own events included)."""
+        """Wait until no delivery is in flight (the bot's own events and redeliveries the
+        App asked for included)."""
         await self._sender.settle()
 
     # -- people acting on GitHub (each changes the world, then delivers its event) ---------
@@ -447,10 +488,17 @@ class GitHubEmulator:
     def _sender_or(self, login: str | None, default: User) -> User:
         return self.world.user(login) if login else default
 
-    def _send_own_events(self, events: list[Event], answered: asyncio.Event) -> None:
-        if not self.deliver_own_events or self.webhook_url is None:
-            return
+    def _send_events(self, events: list[Event], answered: asyncio.Event) -> None:
+        """Send what a request caused, after its answer. Without a `webhook_url` each is
+        recorded as a failed delivery, as GitHub records what it could not deliver."""
         for event in events:
+            if not (event.redelivery or self.deliver_own_events):
+                continue
             self._sender.send_in_background(
-                self.webhook_url, event.name, event.payload, after=answered
+                self.webhook_url,
+                event.name,
+                event.payload,
+                after=answered,
+                delivery_id=event.guid,
+                redelivery=event.redelivery,
             )

@@ -1,5 +1,5 @@
 """The REST operations the emulator serves: one small handler per OpenAPI operationId
-(the gist ones live in `gist_handlers.py`).
+(the gist ones live in `gist_handlers.py`, the webhook deliveries in `hook_handlers.py`).
 
 Each gets a validated `Call` (typed parameters with defaults, the parsed body, the
 caller's token) and returns a `Reply` or raises `ApiError`.
@@ -11,9 +11,10 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.testing.calls import ApiError, Auth, Call, Reply, Route, not_found, paginate
+from bot.testing.calls import ApiError, Auth, Call, Reply, Route, not_found, page_of, paginate
 from bot.testing.gist_handlers import GIST_ROUTES
-from bot.testing.render import Json
+from bot.testing.hook_handlers import HOOK_ROUTES
+from bot.testing.render import REPOSITORY_SELECTION, Json
 from bot.testing.world import (
     DEFAULT_LABEL_COLOR,
     DEFAULT_PERMISSIONS,
@@ -71,6 +72,22 @@ def create_access_token(call: Call) -> Reply:
     repository_ids = None if repos is None else frozenset(repo.id for repo in repos)
     token = world.issue_token(installation, call.ctx.token_ttl, permissions, repository_ids)
     return Reply(201, call.ctx.render.token(token, repos or []))
+
+
+def list_installation_repos(call: Call) -> Reply:
+    token = call.token
+    if token is None:  # the route's Auth.INSTALLATION makes this unreachable
+        raise ApiError(401, "Requires authentication")
+    installed = call.ctx.world.installation_repos(token.installation_id)
+    repos = [repo for repo in installed if token.can_see(repo)]
+    repos.sort(key=lambda repo: repo.full_name.lower())
+    page, headers = page_of(call, repos)
+    body = {
+        "total_count": len(repos),
+        "repository_selection": REPOSITORY_SELECTION,
+        "repositories": [call.ctx.render.repository(repo) for repo in page],
+    }
+    return Reply(200, body, headers)
 
 
 def _token_repos(installed: list[Repo], body: Json) -> list[Repo] | None:
@@ -320,6 +337,7 @@ ROUTES: Mapping[str, Route] = {
     "apps/list-installations": Route(list_installations, Auth.JWT),
     "apps/get-repo-installation": Route(get_repo_installation, Auth.JWT),
     "apps/create-installation-access-token": Route(create_access_token, Auth.JWT),
+    "apps/list-repos-accessible-to-installation": Route(list_installation_repos, Auth.INSTALLATION),
     "issues/list-for-repo": Route(list_issues, Auth.INSTALLATION),
     "issues/get": Route(get_issue, Auth.INSTALLATION),
     "issues/list-comments": Route(list_comments, Auth.INSTALLATION),
@@ -338,5 +356,6 @@ ROUTES: Mapping[str, Route] = {
     "issues/get-label": Route(get_label, Auth.INSTALLATION),
     "repos/get-collaborator-permission-level": Route(get_permission, Auth.INSTALLATION),
     "rate-limit/get": Route(get_rate_limit, Auth.ANY, counted=False),
+    **HOOK_ROUTES,
     **GIST_ROUTES,
 }

@@ -28,6 +28,8 @@ from bot.testing.world import (
 HTML_URL = "https://github.com"
 # The events the emulated App subscribes to (installation events come to every App unasked).
 APP_EVENTS = ["issue_comment", "issues", "label"]
+# Installations are given repositories one by one (`add_repo`), never "all".
+REPOSITORY_SELECTION = "selected"
 
 Json = dict[str, Any]
 
@@ -229,7 +231,7 @@ class Renderer:
         return {
             "id": installation.id,
             "account": self.user(installation.account),
-            "repository_selection": "selected",
+            "repository_selection": REPOSITORY_SELECTION,
             "access_tokens_url": (
                 f"{self.api_url}/app/installations/{installation.id}/access_tokens"
             ),

@@ -148,16 +148,24 @@ class CommandApi:
         )
         # Answered once the run's record is durable; its comment is edited just after.
         recorded: asyncio.Future[Run] = asyncio.get_running_loop().create_future()
-        task, new = self._intake.submit(request, _resolve(recorded))
-        if not new:
+        run_id, new = await self._intake.submit(request, _resolve(recorded))
+        submitted = self._intake.submitted_run(run_id)
+        waiting: set[asyncio.Future[Any]] = {recorded}
+        if not new:  # this Idempotency-Key was used before
             self._check_same_call(request)
-        waiting: set[asyncio.Future[Any]] = {recorded, task} if new else {task}
+            if submitted is None:  # before the bot restarted: its end is in state
+                return _pending(run_id)
+            if submitted.recorded is not None:
+                return _finished(submitted.recorded)
+            waiting = set()
+        assert submitted is not None, "a new run is remembered"
+        waiting.add(submitted.finished)
         done, _ = await asyncio.wait(waiting, timeout=self._wait_s, return_when="FIRST_COMPLETED")
         if recorded in done:
             return _finished(recorded.result())
-        if task in done:
-            return _finished(task.result())
-        return _pending(run_id_for(request))
+        if submitted.finished in done:
+            return _finished(submitted.finished.result())
+        return _pending(run_id)
 
     async def get_run(self, http: web.Request) -> web.Response:
         token = self._authenticate(http)
@@ -169,9 +177,9 @@ class CommandApi:
                 raise ApiError(404, "run_not_found", f"no run {run_id} that this token may see")
             if submitted.recorded is not None:
                 return _finished(submitted.recorded)
-            if not submitted.task.done():
+            if not submitted.finished.done():
                 return _pending(run_id)
-            if submitted.task.result() is None:
+            if submitted.finished.result() is None:
                 return _finished(None)  # the run broke before its record: 503
         record = next((r for r in (await self._store.read()).runs if r.run_id == run_id), None)
         if record is None or not _may_see(token, RepoRef.parse(record.repo), record.command):

@@ -17,6 +17,7 @@ from gidgethub import ValidationFailure
 from gidgethub.sansio import validate_event
 
 from bot.intake import Intake, PayloadError
+from bot.intake.inbox import InboxError
 from bot.metrics import Metrics
 from bot.web.api import CommandApi
 from bot.web.external import ExternalWebhooks
@@ -55,9 +56,13 @@ class WebhookView:
         if event == "ping":
             return web.json_response({"status": "pong", "zen": payload.get("zen", "")})
         try:
-            receipt = self._intake.accept(event, payload, delivery_id)
+            receipt = await self._intake.accept(event, payload, delivery_id)
         except PayloadError as error:
             return _error(400, str(error))
+        except InboxError as error:
+            # Not accepted: GitHub records the delivery as failed, and it can be redelivered.
+            log.error("delivery %s not accepted: %s", delivery_id, error)
+            return _error(503, "the bot cannot store deliveries right now; redeliver later")
         log.info("delivery %s (%s): %s, %s", delivery_id, event, receipt.status, receipt.detail)
         status = 202 if receipt.status == "accepted" else 200
         return web.json_response(

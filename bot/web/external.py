@@ -29,7 +29,6 @@ from bot.intake.external import (
 )
 from bot.intake.intake import ParameterProblem, TargetError, direct_request
 from bot.metrics import Metrics
-from bot.pipeline import run_id_for
 from bot.web.api import ApiError, read_body, target_error
 
 log = logging.getLogger(__name__)
@@ -123,13 +122,13 @@ class ExternalWebhooks:
             )
         except ParameterProblem as error:
             raise ApiError(422, "invalid_event", str(error), field=error.name) from None
-        run_id = run_id_for(request)
         # Claimed only now: a request refused above (say GitHub was down) may be resent.
-        earlier = self._intake.claim(f"external:{name}:signed:{signed}", run_id)
-        new = earlier is None and self._intake.submit(request)[1]
+        run_id, new = await self._intake.submit(
+            request, also_known_as=f"external:{name}:signed:{signed}"
+        )
         self._metrics.inc(
             "external_events_total", source=name, outcome="run" if new else "duplicate"
         )
         if not new:
-            return web.json_response({"status": "duplicate", "runId": earlier or run_id})
+            return web.json_response({"status": "duplicate", "runId": run_id})
         return web.json_response({"status": "accepted", "runId": run_id}, status=202)

@@ -97,7 +97,7 @@ async def api(tmp_path: Path, app_keys: KeyPair) -> AsyncIterator[Api]:
     }
     claude = write_project(tmp_path, settings, {"block.py": BLOCK_FORBIDDEN})
     (claude / "commands" / "slow.md").write_text(
-        "---\nhandler: slow\npermission: read\nconcurrency: issue\n---\nSlow.\n"
+        "---\nhandler: slow\npermission: read\nconcurrency: repository\n---\nSlow.\n"
     )
     (claude / "commands" / "broken.md").write_text(
         "---\nhandler: broken\npermission: read\nbreaker-threshold: 1\n---\nBroken.\n"
@@ -255,9 +255,10 @@ async def test_each_token_has_its_own_rate_limit(api: Api) -> None:
 
 
 async def test_the_concurrency_guard_answers_409(api: Api) -> None:
+    # Runs on one issue wait for each other; the guard stops a run on another issue.
     first = await api.run("slow")
     assert first.status == 202
-    second = await api.run("slow")
+    second = await api.run("slow", issue=2)
     assert (second.status, second.body["error"]["code"]) == (409, "busy")
     assert first.body["runId"] in second.body["error"]["message"]
 

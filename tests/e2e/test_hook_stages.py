@@ -193,8 +193,9 @@ async def test_the_concurrency_guard_runs_one_at_a_time_per_issue(
         return HookReply()
 
     claude = project_with(tmp_path, {})
+    # Not ordered: without the guard, a second run on the issue would start beside it.
     (claude / "commands" / "slow.md").write_text(
-        "---\nhandler: slow\npermission: read\nconcurrency: issue\n---\nSlow.\n"
+        "---\nhandler: slow\npermission: read\nconcurrency: issue\nordered: false\n---\nSlow.\n"
     )
     handlers = {**HANDLERS, "slow": slow}
     async with running(

@@ -54,6 +54,7 @@ def make_spec(command_id: str = "deploy") -> CommandSpec:
         timeout_s=60.0,
         rerun_on_edit=False,
         concurrency="none",
+        ordered=True,
         rate_limit=None,
         breaker_threshold=None,
         breaker_cooldown_s=None,

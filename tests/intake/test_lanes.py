@@ -1,0 +1,113 @@
+"""Workers: a global limit, and the jobs of one issue in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from bot.intake.lanes import Lanes
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.running = 0
+        self.most = 0
+        self.gates: dict[str, asyncio.Event] = {}
+
+    def gate(self, name: str) -> asyncio.Event:
+        return self.gates.setdefault(name, asyncio.Event())
+
+    async def work(self, name: str) -> None:
+        self.started.append(name)
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await self.gate(name).wait()
+        finally:
+            self.running -= 1
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition never held")
+
+
+async def test_one_lane_runs_in_order_one_at_a_time() -> None:
+    recorder = Recorder()
+    lanes: Lanes[str] = Lanes(8, recorder.work)
+    for name in ("a", "b", "c"):
+        lanes.add(name, name, lane="issue-1")
+    lanes.add("x", "x", lane="issue-2")
+    await until(lambda: recorder.started == ["a", "x"])
+    assert lanes.queued("b")
+    assert lanes.queued("c")
+    recorder.gate("a").set()
+    await until(lambda: recorder.started == ["a", "x", "b"])
+    recorder.gate("b").set()
+    recorder.gate("c").set()
+    recorder.gate("x").set()
+    await lanes.drain()
+    assert recorder.started == ["a", "x", "b", "c"]
+    assert lanes.pending == 0
+
+
+async def test_the_global_limit_holds_over_lanes_and_unordered_jobs() -> None:
+    recorder = Recorder()
+    lanes: Lanes[str] = Lanes(3, recorder.work)
+    for n in range(10):
+        lanes.add(f"j{n}", f"j{n}", lane=f"issue-{n}" if n % 2 else None)
+    await until(lambda: len(recorder.started) == 3)
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert recorder.running == 3
+    for n in range(10):
+        recorder.gate(f"j{n}").set()
+    await lanes.drain()
+    assert recorder.most == 3
+    assert sorted(recorder.started) == sorted(f"j{n}" for n in range(10))
+
+
+async def test_a_key_is_scheduled_once() -> None:
+    recorder = Recorder()
+    lanes: Lanes[str] = Lanes(2, recorder.work)
+    assert lanes.add("a", "a", lane="i")
+    assert not lanes.add("a", "a", lane="i")
+    recorder.gate("a").set()
+    await lanes.drain()
+    assert recorder.started == ["a"]
+
+
+async def test_a_waiting_job_is_dropped_and_a_running_one_cancelled() -> None:
+    recorder = Recorder()
+    lanes: Lanes[str] = Lanes(4, recorder.work)
+    for name in ("a", "b", "c"):
+        lanes.add(name, name, lane="issue")
+    await until(lambda: recorder.started == ["a"])
+    assert lanes.drop("a") is None  # running: not droppable
+    assert lanes.drop("b") == "b"
+    assert lanes.cancel("a")
+    assert not lanes.cancel("c")  # waiting: nothing to cancel
+    await until(lambda: recorder.started == ["a", "c"])
+    recorder.gate("c").set()
+    await lanes.drain()
+    assert recorder.started == ["a", "c"]
+    assert "b" not in lanes
+
+
+async def test_a_broken_job_does_not_stop_its_lane() -> None:
+    done: list[str] = []
+
+    async def work(name: str) -> None:
+        if name == "bad":
+            raise RuntimeError("boom")
+        done.append(name)
+
+    lanes: Lanes[str] = Lanes(1, work)
+    lanes.add("bad", "bad", lane="issue")
+    lanes.add("good", "good", lane="issue")
+    await lanes.drain()
+    assert done == ["good"]
