@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -31,3 +32,12 @@ def test_bench_calls_runs() -> None:
     out = run_bench("bench/calls.py")
     assert "/generate-report on issue #1" in out
     assert "(4 on the critical path)" in out
+
+
+def test_bench_ack_runs() -> None:
+    out = run_bench("bench/ack.py", "--smoke")
+    rows = re.findall(r"^\| (bare|bot) \| 40 \| \d+ \| [\d.]+ \| [\d.]+ \|$", out, re.MULTILINE)
+    assert rows == ["bare", "bot"], out
+    assert "% of the bare server's" in out
+    assert re.search(r"^answers: bare 200×40; bot 20\d×40$", out, re.MULTILINE), out
+    assert "FAILED" not in out

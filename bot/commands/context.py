@@ -14,7 +14,7 @@ runs without its hooks having run first.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -67,7 +67,7 @@ class CommandContext:
     # What this command kept after its last successful run on this repository.
     saved: Mapping[str, Any] | None
     # The bot's runs on this repository, oldest first.
-    past_runs: tuple[PastRun, ...]
+    past_runs: Sequence[PastRun]
     # The status labels the bot itself puts on issues (not the project's own labels).
     status_labels: frozenset[str] = frozenset()
     # What the App's hooks added for the handler (Claude Code's additionalContext).

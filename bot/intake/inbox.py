@@ -1,9 +1,17 @@
 """The durable inbox: every accepted request is on disk before the bot answers (invariant 3).
 
-SQLite in WAL mode with `synchronous=FULL`, one file under DATA_DIR. One thread owns the
-connection and commits whatever has arrived meanwhile in one transaction (group commit):
-concurrent deliveries share one fsync, and each caller is answered when its own write is
-durable. Each write runs in a savepoint, so one failing write fails its caller only.
+SQLite in WAL mode, one file under DATA_DIR. Writes queued during one turn of the event
+loop are committed together at the end of it, in one transaction (group commit), and each
+caller is answered once its write is on disk: the WAL file is fsynced after the commit,
+once for every write committed meanwhile. Each write runs in a savepoint, so one failing
+write fails its caller only.
+
+Why this split: SQLite's own `synchronous=FULL` fsyncs inside COMMIT, which would stall the
+event loop for the fsync; a writer thread running the whole transaction would wait for the
+GIL behind the busy loop at every statement (measured: 3x the latency). So the statements
+run on the loop (microseconds each, `synchronous=NORMAL`: no fsync in COMMIT), and only the
+fsync of the WAL file runs on a thread, where it holds no GIL. A process killed after the
+commit loses nothing either way (the OS has the pages); the fsync is for power loss.
 
 A job is one request to run, keyed by its run id, and moves through phases:
 
@@ -20,9 +28,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import queue
+import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -99,36 +106,41 @@ class _Op:
     future: asyncio.Future[Any]
 
 
-_STOP = object()
-
-
 class Inbox:
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time):
         self.path = path
         self._clock = clock
-        self._ops: queue.SimpleQueue[_Op | object] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._wal: int | None = None  # the WAL file, to fsync
+        self._pending: list[_Op] = []
+        # Committed, waiting for the next fsync of the WAL; the task doing fsyncs, if any.
+        self._unsynced: list[_Result] = []
+        self._syncer: asyncio.Task[None] | None = None
         # Transactions committed: with concurrent writers, fewer than writes (group commit).
         self.commits = 0
 
     async def open(self) -> None:
-        """Create the file and its tables if needed, and start the writer thread."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = self._loop.create_future()
-        self._thread = threading.Thread(
-            target=self._serve, args=(ready,), name="inbox-writer", daemon=True
-        )
-        self._thread.start()
-        await ready
+        """Create the file and its tables if needed."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = _connect(self.path)
+            # The schema script wrote to the WAL, so the file exists; it lives as long as
+            # a connection is open (checkpoints rewind it, they do not replace it).
+            self._wal = os.open(f"{self.path}-wal", os.O_RDONLY)
+        except (OSError, sqlite3.Error) as error:
+            raise InboxError(f"cannot open the inbox {self.path}: {error}") from None
 
     async def close(self) -> None:
-        if self._thread is None:
+        if self._conn is None:
             return
-        self._ops.put(_STOP)
-        await asyncio.to_thread(self._thread.join)
-        self._thread = None
+        self._flush()
+        while self._syncer is not None:
+            await self._syncer
+        self._conn.close()
+        self._conn = None
+        if self._wal is not None:
+            os.close(self._wal)
+            self._wal = None
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -250,37 +262,50 @@ class Inbox:
         )
         return None if row is None else str(row[0])
 
-    # -- the writer thread -----------------------------------------------------------------
+    # -- group commit ----------------------------------------------------------------------
 
     async def _submit(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        if self._thread is None or self._loop is None:
+        if self._conn is None:
             raise InboxError("the inbox is not open")
-        future = self._loop.create_future()
-        self._ops.put(_Op(fn, future))
-        # Shielded: a caller that stops waiting does not undo a write already queued.
-        return await asyncio.shield(future)
+        loop = asyncio.get_running_loop()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        future = loop.create_future()
+        self._pending.append(_Op(fn, future))
+        return await future
 
-    def _serve(self, ready: asyncio.Future[None]) -> None:
-        assert self._loop is not None
-        try:
-            conn = _connect(self.path)
-        except Exception as error:  # reported to open()'s caller, once
-            failure = InboxError(f"cannot open the inbox {self.path}: {error}")
-            self._loop.call_soon_threadsafe(ready.set_exception, failure)
+    def _flush(self) -> None:
+        ops, self._pending = self._pending, []
+        if not ops or self._conn is None:
             return
-        self._loop.call_soon_threadsafe(ready.set_result, None)
-        with contextlib.closing(conn):
-            while True:
-                batch = [self._ops.get()]
-                with contextlib.suppress(queue.Empty):
-                    while True:
-                        batch.append(self._ops.get_nowait())
-                ops = [op for op in batch if isinstance(op, _Op)]
-                results = _commit(conn, ops)
-                self.commits += bool(ops)
-                self._loop.call_soon_threadsafe(_settle, results)
-                if len(ops) < len(batch):
-                    return
+        self._unsynced.extend(_commit(self._conn, ops))
+        self.commits += 1
+        if self._syncer is None:
+            self._syncer = asyncio.ensure_future(self._sync())
+
+    async def _sync(self) -> None:
+        """fsync the WAL until every commit is on disk; answer each commit's callers."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self._unsynced:
+                synced, self._unsynced = self._unsynced, []
+                failure: InboxError | None = None
+                try:
+                    assert self._wal is not None
+                    await loop.run_in_executor(None, os.fsync, self._wal)
+                except OSError as error:
+                    log.error("inbox: fsync failed: %s", error)
+                    failure = InboxError(f"the inbox could not be made durable: {error}")
+                for future, value, problem in synced:
+                    if future.done():  # its caller stopped waiting; the write stands
+                        continue
+                    problem = problem or failure
+                    if problem is not None:
+                        future.set_exception(problem)
+                    else:
+                        future.set_result(value)
+        finally:
+            self._syncer = None
 
 
 _COLUMNS = "seq, run_id, request, phase, attempts, run, outcome"
@@ -300,10 +325,10 @@ def _job(row: tuple[Any, ...]) -> Job:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
-    # FULL: a commit is on disk (the WAL fsynced) before the caller is answered.
-    conn.execute("PRAGMA synchronous = FULL")
+    # No fsync inside COMMIT: Inbox._sync fsyncs the WAL before any caller is answered.
+    conn.execute("PRAGMA synchronous = NORMAL")
     conn.executescript(_SCHEMA)
     return conn
 
@@ -336,13 +361,3 @@ def _commit(conn: sqlite3.Connection, ops: list[_Op]) -> list[_Result]:
         failure = InboxError(f"the inbox could not be written: {error}")
         return [(op.future, None, failure) for op in ops]
     return results
-
-
-def _settle(results: list[_Result]) -> None:
-    for future, value, error in results:
-        if future.done():
-            continue
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(value)

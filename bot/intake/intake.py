@@ -22,6 +22,7 @@ import logging
 import math
 import re
 import shlex
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,6 +47,12 @@ log = logging.getLogger(__name__)
 
 # Submitted runs kept in memory for GET /api/runs/{id} (older ones are read from state).
 REMEMBERED_RUNS = 10_000
+# During a burst of deliveries (BURST within BURST_WINDOW_S), a new run waits for the burst
+# to pass, YIELD_TO_DELIVERIES_S at most: answering GitHub within its 10 s comes before
+# work that can wait a little. At a person's pace, runs start at once.
+BURST = 20
+BURST_WINDOW_S = 0.1
+YIELD_TO_DELIVERIES_S = 1.0
 # A run started this many times without finishing has broken the bot each time: it ends
 # failed, visibly, instead of being tried again.
 MAX_ATTEMPTS = 3
@@ -110,7 +117,9 @@ class Intake:
         self._inbox = inbox
         self._metrics = metrics
         self._clock = clock
-        self._lanes: Lanes[Job] = Lanes(workers, self._execute)
+        self._lanes: Lanes[Job] = Lanes(workers, self._execute, self._turn)
+        # When the latest deliveries were accepted (the event loop's clock).
+        self._arrivals: deque[float] = deque(maxlen=BURST)
         self._tasks: set[asyncio.Task[Any]] = set()
         # Submitted runs by run id, which the delivery id decides (run_id_for).
         self._runs: TTLCache[str, Submitted] = TTLCache(maxsize=REMEMBERED_RUNS, ttl=DEDUPE_SECONDS)
@@ -142,6 +151,7 @@ class Intake:
             self._metrics.inc("deliveries_total", outcome="ignored")
             return Receipt("ignored", decision.reason)
         jobs = [_new_job(request) for request in decision.requests]
+        self._arrivals.append(asyncio.get_running_loop().time())
         earlier = await self._inbox.accept([delivery_id], [(j.run_id, j.request) for j in jobs])
         if earlier is not None:
             self._metrics.inc("deliveries_total", outcome="duplicate")
@@ -221,6 +231,18 @@ class Intake:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _turn(self) -> None:
+        """A run's turn to start: at once, unless deliveries are arriving in a burst."""
+        loop = asyncio.get_running_loop()
+        for _ in range(round(YIELD_TO_DELIVERIES_S / BURST_WINDOW_S)):
+            if not self._in_burst(loop.time()):
+                return
+            await asyncio.sleep(BURST_WINDOW_S)
+
+    def _in_burst(self, now: float) -> bool:
+        arrivals = self._arrivals
+        return len(arrivals) == BURST and now - arrivals[0] < BURST_WINDOW_S
 
     def _schedule(self, job: Job) -> None:
         request = job.request

@@ -28,9 +28,18 @@ class _Entry(Generic[_J]):
 
 
 class Lanes(Generic[_J]):
-    def __init__(self, limit: int, work: Callable[[_J], Awaitable[None]]):
+    """`turn`, when given, is awaited before each job starts: a way to let more urgent
+    work (answering GitHub) go first."""
+
+    def __init__(
+        self,
+        limit: int,
+        work: Callable[[_J], Awaitable[None]],
+        turn: Callable[[], Awaitable[None]] | None = None,
+    ):
         self._slots = asyncio.Semaphore(limit)
         self._work = work
+        self._turn = turn
         self._lanes: dict[Hashable, deque[_Entry[_J]]] = {}
         self._entries: dict[str, _Entry[_J]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -111,6 +120,8 @@ class Lanes(Generic[_J]):
             del self._lanes[lane]
 
     async def _run(self, entry: _Entry[_J]) -> None:
+        if self._turn is not None:
+            await self._turn()
         entry.task = asyncio.ensure_future(self._work(entry.job))
         try:
             await asyncio.shield(entry.task)

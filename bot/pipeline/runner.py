@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import overload
 
 from bot.commands.catalogue import Catalogue, CommandSpec
 from bot.commands.context import (
@@ -243,11 +244,6 @@ class Pipeline:
         state = await self._store.read()
         request, spec = hook.request, hook.spec
         repo = request.repo.full_name
-        past = tuple(
-            PastRun(r.run_id, r.command, r.status, r.issue, r.finished_at)
-            for r in state.runs
-            if r.repo == repo
-        )
         return CommandContext(
             request=request,
             spec=spec,
@@ -258,7 +254,7 @@ class Pipeline:
             now=self._clock(),
             # A copy: the state read is shared with the store, and handlers may change this.
             saved=copy.deepcopy(state.command_data.get(command_data_key(spec.id, repo))),
-            past_runs=past,
+            past_runs=_PastRuns(state.runs, repo),
             status_labels=self._reporter.labels.all(),
             additional_context=additional_context,
             paused_commands={str(k): v for k, v in self._breakers.paused().items()},
@@ -284,6 +280,35 @@ class Pipeline:
     def _move(run: Run, status: RunStatus) -> None:
         check_transition(run.status, status)
         run.status = status
+
+
+class _PastRuns(Sequence[PastRun]):
+    """The repository's runs, oldest first, built when a handler first looks: most never
+    do, and the audit holds thousands of records."""
+
+    def __init__(self, records: Sequence[RunRecord], repo: str):
+        self._records = records
+        self._repo = repo
+        self._runs: tuple[PastRun, ...] | None = None
+
+    def _all(self) -> tuple[PastRun, ...]:
+        if self._runs is None:
+            self._runs = tuple(
+                PastRun(r.run_id, r.command, r.status, r.issue, r.finished_at)
+                for r in self._records
+                if r.repo == self._repo
+            )
+        return self._runs
+
+    @overload
+    def __getitem__(self, index: int) -> PastRun: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[PastRun]: ...
+    def __getitem__(self, index: int | slice) -> PastRun | Sequence[PastRun]:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 @dataclass(frozen=True, slots=True)

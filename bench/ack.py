@@ -1,0 +1,491 @@
+"""Benchmark: how fast the bot acknowledges GitHub webhook deliveries, next to a bare server.
+
+Both servers get the same load, one after the other, in one run: signed `issue_comment`
+`created` deliveries (GitHub's real example payload, as the emulator renders it, with the
+demo world's repository and installation, and a maintainer's comment on each of its issues
+in turn: prose with `/help` on a line of its own, so each delivery is a command the bot
+accepts). Rendered, the example alone is about 9 KB, over the 8 KB aimed at, so each comment
+is two paragraphs of prose around `/help`: 9.2-9.6 KB in all. Each delivery has a fresh
+`X-GitHub-Delivery`; aiohttp sends them over 32 connections after a short warm-up. The
+latency of a delivery runs from sending it to reading the whole answer; every answer must
+be 2xx.
+
+* bare: an aiohttp server that reads the body, checks the signature with gidgethub's
+  `Event.from_http` and answers 200: the floor any Python receiver pays;
+* bot: the real bot (DATA_DIR in a temporary directory), the GitHub emulator of the demo
+  world in a process of its own, as GitHub is. The bot runs the commands in the
+  background while it acknowledges the next deliveries, and the emulator delivers the
+  bot's own comments and labels back to it, as GitHub does.
+
+Each server runs in a child process of its own, so the load generator does not share a
+process (or, with CPUs to spare, a CPU) with it; everything listens on 127.0.0.1. Prints a
+Markdown table, then the bot's throughput as a share of the bare server's and whether the
+targets hold (bot p99 ≤ 10 ms, ≥ 70 % of the bare throughput), then how long the bot took
+to finish the runs it had accepted (at most 60 s are waited for).
+
+    .venv/bin/python bench/ack.py [--deliveries 2000] [--connections 32] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from gidgethub import BadRequest, ValidationFailure
+from gidgethub.sansio import Event
+from harness import SECRET, percentile
+
+from bot.app import build_bot, start_http
+from bot.config import load_settings
+from bot.sandbox import APP_ID, APP_SLUG, MAINTAINER, REPO, seed_demo_world
+from bot.testing import GitHubEmulator, KeyPair, generate_key_pair
+from bot.testing.payloads import Payloads, load_examples
+from bot.testing.render import Renderer
+from bot.testing.webhooks import sign
+
+SCRIPT = Path(__file__).resolve()
+PROJECT = SCRIPT.parent.parent
+HOST = "127.0.0.1"
+EVENT = "issue_comment"
+# A comment has an opening, `/help` and at least one more paragraph of prose; more follow
+# until the delivery's body reaches this size.
+TARGET_BODY_BYTES = 8 * 1024
+TARGET_P99_MS = 10.0
+TARGET_SHARE = 0.70
+# The emulator's hourly budget per installation. GitHub's 5000 would stop the runs after
+# a few hundred (each makes about ten calls); the runs are not what is measured here.
+EMULATOR_RATE_LIMIT = 10**9
+# GitHub gives up on a delivery after 10 s; so does the load generator.
+DELIVERY_TIMEOUT = aiohttp.ClientTimeout(total=10)
+OPENING = (
+    "Thanks for the report. I went through the logs you attached and the failure matches what "
+    "we saw last week on the nightly runs: the job starts, reads the configuration, and then "
+    "stops without saying why. Before we dig further, let me check which commands this bot "
+    "offers here, so that the next steps can be run from this thread instead of by hand."
+)
+PROSE = (
+    "For the record, here is what I tried so far. Running the job again with the same "
+    "configuration fails the same way, which rules out a passing network problem. With an "
+    "empty configuration it succeeds, so the problem is in one of the sections we added in "
+    "the last release. I have not yet bisected which one, and I would rather not guess.",
+    "A few things that would help whoever picks this up: the exact version you run, whether "
+    "the machine has the cache directory from an older release, and the full output with "
+    "verbose logging turned on. Please paste the output as a file rather than in a comment, "
+    "since long comments are hard to read on a phone and get cut in notification emails.",
+    "If this turns out to be the same issue as the timeouts on large repositories, we should "
+    "close one of the two and keep the discussion in a single place. I will link them once "
+    "we know more. In the meantime, the workaround is to split the configuration in two and "
+    "run the job twice, which is slower but has worked for everyone who reported this.",
+)
+
+
+@dataclass
+class Measured:
+    server: str
+    deliveries: int
+    wall_s: float
+    latencies_ms: list[float]
+    statuses: Counter[int | str] = field(default_factory=Counter)
+
+    @property
+    def failures(self) -> int:
+        return sum(
+            n for s, n in self.statuses.items() if not (isinstance(s, int) and 200 <= s < 300)
+        )
+
+    @property
+    def per_second(self) -> float:
+        return self.deliveries / self.wall_s
+
+    def p(self, fraction: float) -> float:
+        return percentile(self.latencies_ms, fraction)
+
+
+# -- the load --------------------------------------------------------------------------
+
+
+def demo_world(keys: KeyPair) -> GitHubEmulator:
+    """harness.demo_emulator, with a rate limit the runs of a benchmark do not reach."""
+    emulator = GitHubEmulator(
+        app_id=APP_ID,
+        app_slug=APP_SLUG,
+        public_key_pem=keys.public_pem,
+        webhook_secret=SECRET,
+        rate_limit=EMULATOR_RATE_LIMIT,
+    )
+    seed_demo_world(emulator, datetime.now(UTC))
+    return emulator
+
+
+def add_comment_deliveries(emulator: GitHubEmulator) -> dict[int, bytes]:
+    """Add the maintainer's `/help` comment to each issue of the demo world; the body of
+    each comment's `issue_comment.created` delivery (as the emulator renders it, padded with
+    prose to TARGET_BODY_BYTES at least), by comment id."""
+    world = emulator.world
+    user = world.user(MAINTAINER)
+    examples = load_examples()
+    render = Renderer(
+        api_url="http://127.0.0.1",  # the emulator's own, before it listens
+        app_id=APP_ID,
+        app_slug=APP_SLUG,
+        repository_template=examples["issue_comment.created"]["repository"],
+    )
+    payloads = Payloads(render, examples)
+    bodies = {}
+    for issue in world.require_repo(REPO).issues.values():
+        comment = world.add_comment(issue, user, "")
+        paragraphs = [OPENING, "/help"]
+        while True:
+            comment.body = "\n\n".join(paragraphs)
+            payload = payloads.issue_comment("created", comment, user)
+            body = json.dumps(payload, separators=(",", ":")).encode()
+            if len(body) >= TARGET_BODY_BYTES and len(paragraphs) > 2:
+                break
+            paragraphs.append(PROSE[(len(paragraphs) - 2) % len(PROSE)])
+        bodies[comment.id] = body
+    return bodies
+
+
+def deliveries_of(bodies: list[bytes], count: int) -> list[tuple[bytes, dict[str, str]]]:
+    """`count` deliveries, taking the bodies in turn, with what GitHub sends along: a fresh
+    delivery id each, the body's signature."""
+    signed = [(body, sign(body, SECRET, "sha256")) for body in bodies]
+    deliveries = []
+    for index in range(count):
+        body, signature = signed[index % len(signed)]
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "GitHub-Hookshot/bench",
+            "X-GitHub-Event": EVENT,
+            "X-GitHub-Delivery": str(uuid.uuid4()),
+            "X-GitHub-Hook-Installation-Target-Type": "integration",
+            "X-GitHub-Hook-Installation-Target-ID": str(APP_ID),
+            "X-Hub-Signature-256": signature,
+        }
+        deliveries.append((body, headers))
+    return deliveries
+
+
+async def send(
+    session: aiohttp.ClientSession, url: str, bodies: list[bytes], count: int, connections: int
+) -> tuple[list[float], Counter[int | str], float]:
+    """`count` deliveries over `connections` workers: latencies (ms), answers, wall seconds."""
+    pending = iter(deliveries_of(bodies, count))
+    latencies: list[float] = []
+    statuses: Counter[int | str] = Counter()
+
+    async def worker() -> None:
+        for body, headers in pending:
+            started = time.perf_counter()
+            try:
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                statuses[response.status] += 1
+            except (aiohttp.ClientError, TimeoutError) as error:
+                statuses[type(error).__name__] += 1
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return latencies, statuses, time.perf_counter() - started
+
+
+async def measure(
+    server: str, url: str, bodies: list[bytes], deliveries: int, warm_up: int, connections: int
+) -> Measured:
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector, timeout=DELIVERY_TIMEOUT) as session:
+        _, warm_statuses, _ = await send(session, url, bodies, warm_up, connections)
+        latencies, statuses, wall = await send(session, url, bodies, deliveries, connections)
+    for status, count in warm_statuses.items():
+        if not (isinstance(status, int) and 200 <= status < 300):
+            statuses[f"{status} (warm-up)"] += count
+    return Measured(server, deliveries, wall, latencies, statuses)
+
+
+# -- the servers, each in a child process -------------------------------------------------
+
+
+@dataclass
+class Child:
+    process: asyncio.subprocess.Process
+    info: dict[str, Any]
+
+
+@contextlib.asynccontextmanager
+async def child(kind: str, stop_after_s: float = 15.0) -> AsyncIterator[Child]:
+    """`python bench/ack.py --serve <kind>`: it prints one JSON line (its URL and more) and
+    serves until its standard input closes."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(SCRIPT),
+        "--serve",
+        kind,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), 60)
+        if not line:
+            raise RuntimeError(f"the {kind} server exited before it served (see its stderr)")
+        yield Child(process, json.loads(line))
+    finally:
+        process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), stop_after_s)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def until_stdin_closes() -> None:
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+
+async def serve_bare() -> None:
+    async def webhook(request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            Event.from_http(request.headers, body, secret=SECRET)
+        except ValidationFailure:
+            return web.Response(status=401)
+        except BadRequest as error:
+            return web.Response(status=error.status_code)
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/webhook", webhook)
+    runner, url = await start_http(app, HOST, 0)
+    print(json.dumps({"url": url + "/webhook"}), flush=True)
+    await until_stdin_closes()
+    await runner.cleanup()
+
+
+async def serve_emulator() -> None:
+    """The bot child's GitHub: the demo world and the comment the deliveries are about."""
+    keys = generate_key_pair()
+    emulator = demo_world(keys)
+    comment_ids = list(add_comment_deliveries(emulator))
+    url = await emulator.start()
+    print(
+        json.dumps({"url": url, "private_key": keys.private_pem, "comment_ids": comment_ids}),
+        flush=True,
+    )
+    loop = asyncio.get_running_loop()
+    emulator.webhook_url = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
+    await until_stdin_closes()
+    await emulator.stop()
+
+
+class BriefLogs(logging.Filter):
+    """The bot child's log, on its standard error: the first records of each message, on
+    one line each; the rest are counted (runs that break, break by the thousand)."""
+
+    SHOWN = 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: Counter[str] = Counter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = str(record.msg)
+        self.seen[key] += 1
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.msg} ({record.exc_info[1]!r})"
+        record.exc_info = None
+        record.exc_text = None
+        return self.seen[key] <= self.SHOWN
+
+    def summary(self) -> str | None:
+        hidden = sum(max(0, n - self.SHOWN) for n in self.seen.values())
+        return f"bot: {hidden} more log records like those above" if hidden else None
+
+
+async def serve_bot() -> None:
+    brief = BriefLogs()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(brief)
+    handler.setFormatter(logging.Formatter("bot: %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    try:
+        await _serve_bot()
+    finally:
+        if (summary := brief.summary()) is not None:
+            print(summary, file=sys.stderr)
+
+
+async def _serve_bot() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        async with child("emulator") as emulator:
+            settings = load_settings(
+                app_id=APP_ID,
+                private_key=emulator.info["private_key"],
+                webhook_secret=SECRET,
+                github_api_url=emulator.info["url"],
+                data_dir=Path(tmp) / "data",
+                claude_dir=PROJECT / ".claude",
+                rate_limit="none",
+                github_writes_per_minute=1_000_000,  # the emulator takes more than GitHub's 80
+            )
+            async with aiohttp.ClientSession() as session:
+                bot = await build_bot(settings, session)
+                runner, bot_url = await start_http(bot.web_app, HOST, 0)
+                webhook_url = bot_url + settings.webhook_path
+                assert emulator.process.stdin is not None
+                emulator.process.stdin.write(f"{webhook_url}\n".encode())
+                await emulator.process.stdin.drain()
+                info = {
+                    "url": webhook_url,
+                    "base": bot_url,
+                    "comment_ids": emulator.info["comment_ids"],
+                }
+                print(json.dumps(info), flush=True)
+                await until_stdin_closes()
+                # The parent has waited for the work already; what is left is abandoned.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(5):
+                        await runner.cleanup()
+
+
+# -- the bot's work after the answers -----------------------------------------------------
+
+_RUNS = re.compile(r'^bot_runs_total\{status="([^"]+)"\} (\d+)$', re.MULTILINE)
+
+
+async def bot_progress(
+    session: aiohttp.ClientSession, base: str
+) -> tuple[int | None, Counter[str]]:
+    """Work in flight (GET /healthz) and runs ended by status (GET /metrics)."""
+    async with session.get(f"{base}/healthz") as response:
+        health = await response.json()
+    async with session.get(f"{base}/metrics") as response:
+        metrics = await response.text()
+    in_flight = health.get("in_flight")
+    ended = Counter({status: int(count) for status, count in _RUNS.findall(metrics)})
+    return (in_flight if isinstance(in_flight, int) else None), ended
+
+
+async def wait_for_work(base: str, timeout_s: float) -> str:
+    """Wait, at most `timeout_s`, until the bot has no work in flight; say how it went."""
+    started = time.perf_counter()
+    async with aiohttp.ClientSession(timeout=DELIVERY_TIMEOUT) as session:
+        while True:
+            in_flight, ended = await bot_progress(session, base)
+            waited = time.perf_counter() - started
+            runs = ", ".join(f"{n} {status}" for status, n in sorted(ended.items())) or "none"
+            if in_flight is None:
+                return f"the bot does not report its work in flight (runs ended: {runs})"
+            if in_flight == 0:
+                return f"the bot's work drained {waited:.1f} s after the last answer (runs: {runs})"
+            if waited >= timeout_s:
+                return (
+                    f"the bot still had {in_flight} in flight {waited:.0f} s after the last "
+                    f"answer; stopped it (runs ended: {runs})"
+                )
+            await asyncio.sleep(0.2)
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+def table(rows: list[Measured]) -> str:
+    lines = [
+        "| server | deliveries | req/s | p50 ms | p99 ms |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {m.server} | {m.deliveries} | {m.per_second:.0f} | {m.p(0.5):.2f} | {m.p(0.99):.2f} |"
+        for m in rows
+    ]
+    return "\n".join(lines)
+
+
+def verdict(bare: Measured, bot: Measured) -> str:
+    share = bot.per_second / bare.per_second
+    p99 = bot.p(0.99)
+    p99_ok = p99 <= TARGET_P99_MS
+    share_ok = share >= TARGET_SHARE
+    holds = "targets hold" if p99_ok and share_ok else "targets NOT met"
+    return (
+        f"bot throughput: {share:.0%} of the bare server's; {holds} "
+        f"(p99 {p99:.2f} ms {'≤' if p99_ok else '>'} {TARGET_P99_MS:g} ms, "
+        f"throughput {share:.0%} {'≥' if share_ok else '<'} {TARGET_SHARE:.0%} of bare)"
+    )
+
+
+def answers(measured: Measured) -> str:
+    return ", ".join(f"{status}×{n}" for status, n in sorted(measured.statuses.items(), key=str))
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--deliveries", type=int, default=2000)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--smoke", action="store_true", help="tiny numbers, for the tests")
+    parser.add_argument("--serve", choices=("bare", "bot", "emulator"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve is not None:
+        await {"bare": serve_bare, "bot": serve_bot, "emulator": serve_emulator}[args.serve]()
+        return
+    deliveries, connections, warm_up, drain_s = args.deliveries, args.connections, 100, 60.0
+    if args.smoke:
+        deliveries, connections, warm_up, drain_s = 40, 4, 8, 20.0
+
+    # The parent's copy of the demo world, seeded as the emulator child seeds its own.
+    by_comment = add_comment_deliveries(demo_world(generate_key_pair()))
+    bodies = list(by_comment.values())
+    rows: list[Measured] = []
+    async with child("bare") as bare:
+        rows.append(
+            await measure("bare", bare.info["url"], bodies, deliveries, warm_up, connections)
+        )
+    async with child("bot") as bot:
+        if bot.info["comment_ids"] != list(by_comment):
+            raise RuntimeError(
+                f"the emulator's comments are {bot.info['comment_ids']}, not {list(by_comment)}"
+            )
+        rows.append(await measure("bot", bot.info["url"], bodies, deliveries, warm_up, connections))
+        drained = await wait_for_work(bot.info["base"], drain_s)
+
+    sizes = sorted(len(body) for body in bodies)
+    print(
+        f"{deliveries} signed issue_comment.created deliveries (after {warm_up} not counted) "
+        f"on the {len(bodies)} issues of {REPO}, bodies of {sizes[0]}-{sizes[-1]} bytes; "
+        f"{connections} connections, loopback, {os.cpu_count()} CPUs\n"
+    )
+    print(table(rows))
+    print()
+    print(verdict(*rows))
+    print(drained)
+    print("answers: " + "; ".join(f"{m.server} {answers(m)}" for m in rows))
+    failed = [m for m in rows if m.failures]
+    if failed:
+        for m in failed:
+            print(
+                f"FAILED: {m.server} answered {m.failures} deliveries with no 2xx ({answers(m)})",
+                file=sys.stderr,
+            )
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
