@@ -60,6 +60,8 @@ async def serving(
     keys = generate_key_pair()
     emulator = demo_emulator(keys)
     api_url = await emulator.start()
+    # The reconciler's pass at start would add GitHub calls of its own to the figures.
+    settings.setdefault("reconcile", False)
     loaded = load_settings(
         app_id=APP_ID,
         private_key=keys.private_pem,
@@ -105,6 +107,7 @@ async def serving_apart(
     assert child.stdin is not None
     assert child.stdout is not None
     info = json.loads(await child.stdout.readline())
+    settings.setdefault("reconcile", False)
     loaded = load_settings(
         app_id=APP_ID,
         private_key=info["private_key"],

@@ -30,6 +30,8 @@ from bot.intake import Intake
 from bot.intake.external import MappingError, load_sources
 from bot.intake.external import Source as ExternalSource
 from bot.intake.inbox import Inbox
+from bot.intake.lifecycle import Lifecycle
+from bot.intake.reconcile import Reconciler
 from bot.intake.tokens import ApiTokens, TokenFileError, load_tokens
 from bot.metrics import Metrics
 from bot.pipeline import PermissionResolver, Pipeline
@@ -60,6 +62,7 @@ class Bot:
     intake: Intake
     metrics: Metrics
     web_app: web.Application
+    reconciler: Reconciler
 
 
 def load_commands(settings: Settings, handlers: Mapping[str, Handler] = HANDLERS) -> Catalogue:
@@ -180,12 +183,14 @@ async def build_bot(
     )
     inbox = Inbox(settings.data_dir / "inbox.sqlite3")
     await inbox.open()
+    lifecycle = Lifecycle(github, settings.labels, catalogue)
     intake = Intake(
         catalogue=catalogue,
         pipeline=pipeline,
         reporter=reporter,
         github=github,
         inbox=inbox,
+        lifecycle=lifecycle,
         metrics=metrics,
         clock=clock,
         workers=settings.workers,
@@ -215,9 +220,22 @@ async def build_bot(
         external=external,
     )
 
+    pipeline.run_control = intake
+    reconciler = Reconciler(
+        github=github,
+        intake=intake,
+        inbox=inbox,
+        lifecycle=lifecycle,
+        catalogue=catalogue,
+        labels=settings.labels,
+        clock=clock,
+    )
+
     async def resume(_: web.Application) -> None:
         # Before the first delivery is served: what the last process left unfinished.
         await intake.resume()
+        if settings.reconcile:
+            reconciler.start(settings.reconcile_interval_seconds)
 
     async def drain(_: web.Application) -> None:
         # Let runs in flight finish and report; past the grace period, stop anyway (what
@@ -227,12 +245,13 @@ async def build_bot(
                 await intake.drain()
 
     async def close_inbox(_: web.Application) -> None:
+        await reconciler.stop()
         await inbox.close()
 
     web_app.on_startup.append(resume)
     web_app.on_shutdown.append(drain)
     web_app.on_cleanup.append(close_inbox)
-    return Bot(settings, catalogue, github, store, intake, metrics, web_app)
+    return Bot(settings, catalogue, github, store, intake, metrics, web_app, reconciler)
 
 
 async def start_http(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:

@@ -109,8 +109,9 @@ class Settings(BaseSettings):
     api_wait_seconds: Annotated[float, Field(ge=0, le=60)] = 5.0
     # Runs at once, over all issues (the runs of one issue go one after another).
     workers: Annotated[int, Field(ge=1, le=1000)] = 16
-    # How often the reconciler looks for work GitHub told the bot about while it could
-    # not listen (trigger labels, stale running labels, failed deliveries); 0: only at start.
+    # The reconciler looks for what GitHub shows and the bot missed (failed deliveries,
+    # trigger labels, stale running labels): at start, then this often (0: only at start).
+    reconcile: bool = True
     reconcile_interval_seconds: Annotated[float, Field(ge=0)] = 300.0
     # Payloads over GitHub's own cap are refused with 413.
     max_payload_bytes: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024

@@ -23,6 +23,10 @@ class Source(StrEnum):
     API = "api"
     # POST /webhooks/{source}, signed by an external service.
     EXTERNAL = "external"
+    # A trigger label the reconciler found on an issue (its delivery was missed).
+    RECONCILE = "reconcile"
+    # `/retry`: an earlier run asked for again.
+    RETRY = "retry"
 
 
 class Permission(Enum):
@@ -116,6 +120,9 @@ class Request:
     index: int = 0
     # The issue's labels when the request arrived (from the payload: saves a read).
     issue_labels: frozenset[str] = frozenset()
+    # The trigger label that asked for this run (label and reconcile entries); the run
+    # consumes it when it starts, so that a label applied once runs once.
+    trigger_label: str | None = None
     # The role an actor outside GitHub acts with (an API token, a webhook source), given by
     # the App's configuration; None: ask GitHub about the actor.
     granted_permission: Permission | None = None

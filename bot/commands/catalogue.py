@@ -205,6 +205,12 @@ class Catalogue:
         # GitHub treats label names case-insensitively.
         return self._by_label.get(label.casefold(), ())
 
+    def triggers(self) -> dict[str, str]:
+        """Each trigger label of a runnable command, as written, and the command it runs."""
+        return {
+            label: spec.id for spec in self._specs if spec.runnable for label in spec.trigger_labels
+        }
+
     def __iter__(self) -> Iterator[CommandSpec]:
         return iter(self._specs)
 

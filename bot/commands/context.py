@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, Protocol
 
 from bot.commands.catalogue import Catalogue, CommandSpec
-from bot.domain import Permission, Request, RunStatus
+from bot.domain import Permission, RepoRef, Request, RunStatus
 from bot.github import InstallationClient
 
 
@@ -31,6 +32,38 @@ class PastRun:
     status: RunStatus
     issue: int
     finished_at: datetime | None
+    args_text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveRun:
+    """A run the bot has accepted and not finished."""
+
+    run_id: str
+    command_line: str
+    requester: str
+    started: bool
+
+
+class Cancelling(StrEnum):
+    DROPPED = "dropped"  # it had not started: it never will
+    STOPPING = "stopping"  # it is running: it stops at its next await, and says so
+    FINISHED = "finished"  # too late: its result is recorded
+    UNKNOWN = "unknown"  # no such run in progress
+
+
+class RunControl(Protocol):
+    """The runs in progress, for the commands that manage them (`/status`, `/cancel`,
+    `/retry`). Intake provides it; the commands only see this."""
+
+    def active(self, repo: RepoRef, issue: int) -> list[ActiveRun]: ...
+
+    async def cancel(self, run_id: str, by: str) -> Cancelling: ...
+
+    async def retry(self, past: PastRun, asked: Request) -> str:
+        """Run `past`'s command again, through the whole pipeline, as `asked`'s actor;
+        the new run's id."""
+        ...
 
 
 class BypassError(RuntimeError):
@@ -75,6 +108,10 @@ class CommandContext:
     # Commands paused by their circuit breaker: id -> (failures in a row, seconds until a
     # probe may go).
     paused_commands: Mapping[str, tuple[int, float]] = field(default_factory=dict)
+    # The runs in progress (None where the pipeline runs without intake, as in unit tests),
+    # and this run's id.
+    runs: RunControl | None = None
+    run_id: str = ""
     # Proof that the pipeline built this context (see the module's docstring).
     seal: object = field(default=None, repr=False, compare=False)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,12 @@ class InstallationClient:
     async def _token(self) -> str:
         return await self._auth.installation_token(self._token_api, self.installation_id)
 
+    @property
+    def budget(self) -> tuple[int, int] | None:
+        """(requests left, hourly limit) of this installation, as GitHub last said."""
+        limit = self._api.rate_limit
+        return None if limit is None else (int(limit.remaining), int(limit.limit))
+
     def _count(self, method: str, url: str) -> None:
         self.calls[f"{method} {url}"] += 1
 
@@ -57,11 +63,15 @@ class InstallationClient:
     async def _get(self, url: str, url_vars: UrlVars | None) -> Any:
         return await self._api.getitem(url, url_vars or {}, oauth_token=await self._token())
 
-    async def get_all(self, url: str, url_vars: UrlVars | None = None) -> list[Any]:
-        """Every page of a listing, following GitHub's Link headers."""
+    async def get_all(
+        self, url: str, url_vars: UrlVars | None = None, *, items: str = "items"
+    ) -> list[Any]:
+        """Every page of a listing, following GitHub's Link headers; a page that is an
+        object holds its list under `items`."""
         token = await self._token()
         self._count("GET", url)
-        return [item async for item in self._api.getiter(url, url_vars or {}, oauth_token=token)]
+        pages = self._api.getiter(url, url_vars or {}, oauth_token=token, iterable_key=items)
+        return [item async for item in pages]
 
     async def post(self, url: str, url_vars: UrlVars | None = None, *, data: Any) -> Any:
         self._count("POST", url)
@@ -119,6 +129,14 @@ class GitHub:
             raise
         self._installation_of[key] = int(data["id"])
         return int(data["id"])
+
+    def app_iter(self, url: str, url_vars: UrlVars | None = None) -> AsyncIterator[Any]:
+        """The items of a listing the App reads as itself (its JWT), page after page, read
+        only as far as the caller goes."""
+        return self._token_api.getiter(url, url_vars or {}, jwt=self._auth.jwt())
+
+    async def app_post(self, url: str, url_vars: UrlVars | None = None, *, data: Any) -> Any:
+        return await self._token_api.post(url, url_vars or {}, data=data, jwt=self._auth.jwt())
 
     def installation(self, installation_id: int) -> InstallationClient:
         client = self._clients.get(installation_id)

@@ -98,6 +98,18 @@ async def remove_label(gh: InstallationClient, repo: RepoRef, issue: int, label:
             raise
 
 
+async def take_label(gh: InstallationClient, repo: RepoRef, issue: int, label: str) -> bool:
+    """Remove a label; False when it was not there (someone, or another run, took it).
+    GitHub answers one of two removals 404, so this is an atomic claim."""
+    try:
+        await gh.delete(ISSUE + "/labels/{name}", _repo_vars(repo, issue_number=issue, name=label))
+    except BadRequest as error:
+        if error.status_code == 404:
+            return False
+        raise
+    return True
+
+
 async def get_issue(gh: InstallationClient, repo: RepoRef, issue: int) -> dict[str, Any] | None:
     """The issue, or None when it does not exist (GitHub's 404, and 410 when deleted)."""
     try:
@@ -132,3 +144,36 @@ async def list_issues(
         url_vars["labels"] = labels
     items = await gh.get_all("/repos/{owner}/{repo}/issues{?state,labels,per_page}", url_vars)
     return [item for item in items if "pull_request" not in item]
+
+
+async def label_events(gh: InstallationClient, repo: RepoRef, issue: int) -> list[dict[str, Any]]:
+    """The issue's `labeled` events, oldest first (each with `id`, `actor`, `label`)."""
+    events = await gh.get_all(
+        ISSUE + "/events{?per_page}", _repo_vars(repo, issue_number=issue, per_page=100)
+    )
+    return [event for event in events if event.get("event") == "labeled"]
+
+
+async def create_label(
+    gh: InstallationClient, repo: RepoRef, name: str, color: str, description: str
+) -> bool:
+    """Create a repository label; False when it exists already (GitHub's 422), which is
+    fine: people may have recoloured it, and the bot leaves it as it is."""
+    try:
+        await gh.post(
+            "/repos/{owner}/{repo}/labels",
+            _repo_vars(repo),
+            data={"name": name, "color": color, "description": description},
+        )
+    except BadRequest as error:
+        if error.status_code == 422:
+            return False
+        raise
+    return True
+
+
+async def repo_label_names(gh: InstallationClient, repo: RepoRef) -> list[str]:
+    labels = await gh.get_all(
+        "/repos/{owner}/{repo}/labels{?per_page}", _repo_vars(repo, per_page=100)
+    )
+    return [str(label["name"]) for label in labels]

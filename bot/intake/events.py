@@ -1,9 +1,12 @@
 """From a webhook event to the requests it carries: pure decisions, no I/O.
 
 What runs: a known, runnable command on its own line of a new comment, or a trigger label
-applied to an issue. What never runs (invariant 7): commands inside code blocks, quotes or
-HTML comments (the grammar's rules), re-edited comments unless the command opts in, and
-anything a bot wrote, this one included.
+applied to an issue. Installation events change where the bot works: repositories added
+get the bot's labels, repositories removed have their work stopped.
+
+What never runs (invariant 7): commands inside code blocks, quotes or HTML comments (the
+grammar's rules), re-edited comments unless the command opts in, and anything a bot
+wrote, this one included.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from bot.commands.grammar import CommandLine, added_commands, scan
 from bot.domain import RepoRef, Request, Source
 from bot.intake.payloads import (
     Comment,
+    InstallationEvent,
     IssueCommentEvent,
     IssueEvent,
     IssuesLabeledEvent,
@@ -46,7 +50,26 @@ class Accepted:
     suggestions: Suggestions | None = None
 
 
-Decision = Ignored | Accepted
+@dataclass(frozen=True, slots=True)
+class Installed:
+    """The App was installed on, or given, these repositories."""
+
+    installation_id: int
+    repos: tuple[RepoRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Uninstalled:
+    """The App lost these repositories (all of the installation's when `repos` is None)."""
+
+    installation_id: int
+    repos: tuple[RepoRef, ...] | None
+
+
+Decision = Ignored | Accepted | Installed | Uninstalled
+
+_INSTALLED = {("installation", "created"), ("installation_repositories", "added")}
+_UNINSTALLED = {("installation", "deleted"), ("installation_repositories", "removed")}
 
 
 def interpret(
@@ -65,6 +88,8 @@ def interpret(
     if event == "issues" and action == "labeled":
         labeled = parse(IssuesLabeledEvent, event, payload)
         return _labeled(labeled, delivery_id, catalogue, received_at)
+    if (event, action) in _INSTALLED | _UNINSTALLED:
+        return _installation(event, parse(InstallationEvent, event, payload))
     return Ignored(f"{event}{'.' + str(action) if action else ''} is not handled")
 
 
@@ -114,10 +139,26 @@ def _labeled(
         return Ignored(f"label {label!r} triggers no command")
     base = _base(event, Source.LABEL, delivery_id, received_at)
     requests = tuple(
-        replace(base, command=spec.id, command_line=f"/{spec.id}", index=index)
+        replace(base, command=spec.id, command_line=f"/{spec.id}", index=index, trigger_label=label)
         for index, spec in enumerate(specs)
     )
     return Accepted(requests)
+
+
+def _installation(event: str, payload: InstallationEvent) -> Decision:
+    installation_id = payload.installation.id
+    if event == "installation":
+        repos = tuple(RepoRef.parse(r.full_name) for r in payload.repositories)
+        if payload.action == "created":
+            return Installed(installation_id, repos)
+        return Uninstalled(installation_id, None)
+    if payload.action == "added":
+        return Installed(
+            installation_id, tuple(RepoRef.parse(r.full_name) for r in payload.repositories_added)
+        )
+    return Uninstalled(
+        installation_id, tuple(RepoRef.parse(r.full_name) for r in payload.repositories_removed)
+    )
 
 
 def _base(event: IssueEvent, source: Source, delivery_id: str, received_at: datetime) -> Request:

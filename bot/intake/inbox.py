@@ -60,6 +60,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id TEXT NOT NULL UNIQUE,
     delivery_id TEXT NOT NULL,
+    repo TEXT NOT NULL,
+    issue INTEGER NOT NULL,
     request TEXT NOT NULL,
     phase TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -68,6 +70,12 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_phase ON jobs (phase);
+CREATE INDEX IF NOT EXISTS jobs_by_issue ON jobs (repo, issue);
+CREATE TABLE IF NOT EXISTS redeliveries (
+    guid TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    asked_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS cursors (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -152,7 +160,15 @@ class Inbox:
         now = self._clock()
         first_run = jobs[0][0] if jobs else ""
         rows = [
-            (run_id, keys[0], REQUEST_JSON.dump_json(request).decode(), Phase.QUEUED, now)
+            (
+                run_id,
+                keys[0],
+                request.repo.full_name,
+                request.issue,
+                REQUEST_JSON.dump_json(request).decode(),
+                Phase.QUEUED,
+                now,
+            )
             for run_id, request in jobs
         ]
 
@@ -166,8 +182,9 @@ class Inbox:
                 [(key, now, first_run) for key in dict.fromkeys(keys)],
             )
             conn.executemany(
-                "INSERT OR IGNORE INTO jobs (run_id, delivery_id, request, phase, updated_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO jobs"
+                " (run_id, delivery_id, repo, issue, request, phase, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             return None
@@ -219,6 +236,40 @@ class Inbox:
             )
         )
 
+    async def redelivered(self, guid: str) -> int:
+        """Count one more redelivery asked for `guid`; how many have been asked now."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                "INSERT INTO redeliveries (guid, count, asked_at) VALUES (?, 1, ?)"
+                " ON CONFLICT (guid) DO UPDATE SET count = count + 1, asked_at = excluded.asked_at",
+                (guid, self._clock()),
+            )
+            row = conn.execute("SELECT count FROM redeliveries WHERE guid = ?", (guid,)).fetchone()
+            return int(row[0])
+
+        count: int = await self._submit(write)
+        return count
+
+    async def redeliveries(self, guid: str) -> int:
+        row = await self._submit(
+            lambda conn: conn.execute(
+                "SELECT count FROM redeliveries WHERE guid = ?", (guid,)
+            ).fetchone()
+        )
+        return 0 if row is None else int(row[0])
+
+    async def busy(self, repo: str, issue: int, since: float) -> bool:
+        """Whether the issue has a run that is not done, or one that moved after `since`."""
+        row = await self._submit(
+            lambda conn: conn.execute(
+                "SELECT 1 FROM jobs WHERE repo = ? AND issue = ?"
+                " AND (phase != ? OR updated_at >= ?) LIMIT 1",
+                (repo, issue, Phase.DONE, since),
+            ).fetchone()
+        )
+        return row is not None
+
     async def prune(self) -> int:
         """Forget deliveries and finished jobs older than the redelivery window."""
         horizon = self._clock() - DEDUPE_SECONDS
@@ -230,6 +281,7 @@ class Inbox:
             conn.execute(
                 "DELETE FROM jobs WHERE phase = ? AND updated_at < ?", (Phase.DONE, horizon)
             )
+            conn.execute("DELETE FROM redeliveries WHERE asked_at < ?", (horizon,))
             return int(removed)
 
         removed: int = await self._submit(write)

@@ -33,12 +33,21 @@ from cachetools import TTLCache
 from gidgethub import GitHubException
 
 from bot.commands.catalogue import Catalogue
-from bot.domain import Permission, RepoRef, Request, Run, Source
-from bot.github import GitHub
+from bot.commands.context import ActiveRun, Cancelling, PastRun
+from bot.domain import Permission, RepoRef, Request, Run, RunStatus, Source
+from bot.github import GitHub, InstallationClient
 from bot.github import issues as gh_issues
-from bot.intake.events import Ignored, Suggestions, interpret
+from bot.intake.events import (
+    Accepted,
+    Ignored,
+    Installed,
+    Suggestions,
+    Uninstalled,
+    interpret,
+)
 from bot.intake.inbox import DEDUPE_SECONDS, Inbox, Job, Phase
 from bot.intake.lanes import Lanes
+from bot.intake.lifecycle import Lifecycle
 from bot.metrics import Metrics
 from bot.pipeline import Pipeline, run_id_for
 from bot.report import Reporter
@@ -47,6 +56,9 @@ log = logging.getLogger(__name__)
 
 # Submitted runs kept in memory for GET /api/runs/{id} (older ones are read from state).
 REMEMBERED_RUNS = 10_000
+# A run that broke (GitHub or the store failed while recording it) is taken up again
+# after this long, doubling with each attempt.
+BROKEN_RETRY_S = 1.0
 # During a burst of deliveries (BURST within BURST_WINDOW_S), a new run waits for the burst
 # to pass, YIELD_TO_DELIVERIES_S at most: answering GitHub within its 10 s comes before
 # work that can wait a little. At a person's pace, runs start at once.
@@ -106,6 +118,7 @@ class Intake:
         reporter: Reporter,
         github: GitHub,
         inbox: Inbox,
+        lifecycle: Lifecycle,
         metrics: Metrics,
         clock: Callable[[], datetime],
         workers: int,
@@ -115,12 +128,16 @@ class Intake:
         self._reporter = reporter
         self._github = github
         self._inbox = inbox
+        self._lifecycle = lifecycle
         self._metrics = metrics
         self._clock = clock
         self._lanes: Lanes[Job] = Lanes(workers, self._execute, self._turn)
         # When the latest deliveries were accepted (the event loop's clock).
         self._arrivals: deque[float] = deque(maxlen=BURST)
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Runs whose record is durable (too late to cancel), and runs /cancel is stopping.
+        self._recorded: set[str] = set()
+        self._cancelling: dict[str, str] = {}
         # Submitted runs by run id, which the delivery id decides (run_id_for).
         self._runs: TTLCache[str, Submitted] = TTLCache(maxsize=REMEMBERED_RUNS, ttl=DEDUPE_SECONDS)
 
@@ -150,13 +167,23 @@ class Intake:
         if isinstance(decision, Ignored):
             self._metrics.inc("deliveries_total", outcome="ignored")
             return Receipt("ignored", decision.reason)
-        jobs = [_new_job(request) for request in decision.requests]
+        jobs = (
+            [_new_job(request) for request in decision.requests]
+            if isinstance(decision, Accepted)
+            else []
+        )
         self._arrivals.append(asyncio.get_running_loop().time())
         earlier = await self._inbox.accept([delivery_id], [(j.run_id, j.request) for j in jobs])
         if earlier is not None:
             self._metrics.inc("deliveries_total", outcome="duplicate")
             return Receipt("duplicate", f"delivery {delivery_id} was already accepted")
         self._metrics.inc("deliveries_total", outcome="accepted")
+        if isinstance(decision, Installed):
+            self._spawn(self._lifecycle.installed(decision.installation_id, decision.repos))
+            return Receipt("accepted", f"labels for {len(decision.repos)} repositories")
+        if isinstance(decision, Uninstalled):
+            stopped = await self._stop_work(decision)
+            return Receipt("accepted", f"{stopped} run(s) stopped")
         if decision.suggestions is not None:
             self._spawn(self._suggest(decision.suggestions))
         for job in jobs:
@@ -261,6 +288,7 @@ class Intake:
 
         async def on_recorded(run: Run) -> None:
             await self._inbox.recorded(run)
+            self._recorded.add(run.id)  # from now on, too late to cancel
             if submitted is not None:
                 submitted.recorded = run
                 if submitted.on_recorded is not None:
@@ -271,26 +299,138 @@ class Intake:
                 run = job.recorded
                 await self._pipeline.report(run, gh)
             elif attempts > MAX_ATTEMPTS:
-                run = await self._pipeline.abandon(
-                    request,
-                    gh,
+                reason = (
                     f"the bot stopped {attempts - 1} times while running this command, "
-                    "so it was not tried again",
+                    "so it was not tried again"
                 )
+                run = await self._pipeline.end(request, gh, RunStatus.FAILED, reason, resumed=True)
+            elif not await self._pipeline.claim(request, gh, resumed=attempts > 1):
+                await self._skip(job, submitted, "its trigger label was taken by another run")
+                return
             else:
-                run = await self._pipeline.run(request, gh, on_recorded, resumed=attempts > 1)
+                run = await self._running(job, gh, on_recorded, resumed=attempts > 1)
         except Exception:
             # The pipeline records a handler's failure itself; reaching here means GitHub
-            # or the store failed while recording the run. It stays in the inbox.
+            # or the store failed while recording the run. It stays in the inbox and is
+            # taken up again shortly (and, past MAX_ATTEMPTS, ended as failed).
             log.exception("run of /%s on %s#%s broke", request.command, request.repo, request.issue)
             self._metrics.inc("runs_total", status="broken")
             if submitted is not None and not submitted.finished.done():
                 submitted.finished.set_result(None)
+            if attempts <= MAX_ATTEMPTS:
+                self._spawn(self._again(job.run_id, BROKEN_RETRY_S * 2 ** (attempts - 1)))
             return
+        finally:
+            self._recorded.discard(job.run_id)
         await self._inbox.finished(job.run_id, str(run.status))
         self._metrics.inc("runs_total", status=str(run.status))
         if submitted is not None and not submitted.finished.done():
             submitted.finished.set_result(run)
+
+    async def _running(
+        self,
+        job: Job,
+        gh: InstallationClient,
+        on_recorded: Callable[[Run], Awaitable[None]],
+        *,
+        resumed: bool,
+    ) -> Run:
+        """The pipeline's run of `job`; a run `/cancel` stops ends as cancelled."""
+        try:
+            return await self._pipeline.run(job.request, gh, on_recorded, resumed=resumed)
+        except asyncio.CancelledError:
+            by = self._cancelling.pop(job.run_id, None)
+            task = asyncio.current_task()
+            if by is None or task is None:
+                raise  # not /cancel: the bot is stopping
+            task.uncancel()
+            return await self._pipeline.end(
+                job.request,
+                gh,
+                RunStatus.CANCELLED,
+                f"Cancelled by {by} while it ran.",
+                resumed=True,
+            )
+
+    # -- RunControl: what /status, /cancel and /retry see -------------------------------------
+
+    def active(self, repo: RepoRef, issue: int) -> list[ActiveRun]:
+        return [
+            ActiveRun(key, job.request.command_line, job.request.requester, started)
+            for key, job, started in self._lanes.entries()
+            if job.request.repo == repo and job.request.issue == issue
+        ]
+
+    async def cancel(self, run_id: str, by: str) -> Cancelling:
+        if run_id in self._recorded:
+            return Cancelling.FINISHED
+        job = self._lanes.drop(run_id)
+        if job is not None:
+            gh = self._github.installation(job.request.installation_id)
+            reason = f"Cancelled by {by} before it started."
+            await self._pipeline.end(
+                job.request, gh, RunStatus.CANCELLED, reason, resumed=job.attempts > 0
+            )
+            await self._inbox.finished(run_id, str(RunStatus.CANCELLED))
+            return Cancelling.DROPPED
+        if self._lanes.cancel(run_id):
+            self._cancelling[run_id] = by
+            return Cancelling.STOPPING
+        return Cancelling.UNKNOWN
+
+    async def retry(self, past: PastRun, asked: Request) -> str:
+        same_issue = past.issue == asked.issue
+        request = Request(
+            source=Source.RETRY,
+            command=past.command,
+            args_text=past.args_text,
+            actor=asked.actor,
+            repo=asked.repo,
+            issue=past.issue,
+            installation_id=asked.installation_id,
+            # A redelivered /retry asks for the same retry, not another one.
+            delivery_id=f"retry:{run_id_for(asked)}:{past.run_id}",
+            received_at=self._clock(),
+            command_line=f"/{past.command} {past.args_text}".strip(),
+            actor_association=asked.actor_association,
+            comment_id=asked.comment_id if same_issue else None,
+            issue_labels=asked.issue_labels if same_issue else frozenset(),
+            granted_permission=asked.granted_permission,
+        )
+        run_id, _ = await self.submit(request)
+        return run_id
+
+    async def _again(self, run_id: str, delay_s: float) -> None:
+        """Take up a broken run again after `delay_s`, from where the inbox says it got."""
+        await asyncio.sleep(delay_s)
+        job = await self._inbox.job(run_id)
+        if job is not None and job.phase is not Phase.DONE:
+            self._schedule(job)
+
+    async def _skip(self, job: Job, submitted: Submitted | None, reason: str) -> None:
+        log.info("run %s not started: %s", job.run_id, reason)
+        await self._inbox.finished(job.run_id, "skipped")
+        self._metrics.inc("runs_total", status="skipped")
+        if submitted is not None and not submitted.finished.done():
+            submitted.finished.set_result(None)
+
+    async def _stop_work(self, gone: Uninstalled) -> int:
+        """Stop the runs on repositories the App lost: queued ones are dropped, running
+        ones cancelled; their records so far stay (the audit is kept)."""
+
+        def lost(request: Request) -> bool:
+            return request.installation_id == gone.installation_id and (
+                gone.repos is None or request.repo in gone.repos
+            )
+
+        stopped = [job for job in await self._inbox.unfinished() if lost(job.request)]
+        for job in stopped:
+            if self._lanes.drop(job.run_id) is None:
+                self._lanes.cancel(job.run_id)
+            await self._inbox.finished(job.run_id, "uninstalled")
+        if stopped:
+            log.info("%d run(s) stopped: the App was removed from their repository", len(stopped))
+        return len(stopped)
 
     async def _suggest(self, suggestions: Suggestions) -> None:
         gh = self._github.installation(suggestions.installation_id)

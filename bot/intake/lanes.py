@@ -69,6 +69,10 @@ class Lanes(Generic[_J]):
             waiting.append(entry)
         return True
 
+    def entries(self) -> list[tuple[str, _J, bool]]:
+        """Every job here: its key, the job, and whether it has started."""
+        return [(key, entry.job, entry.task is not None) for key, entry in self._entries.items()]
+
     def queued(self, key: str) -> bool:
         """Whether `key` waits for its turn (added, not started)."""
         entry = self._entries.get(key)

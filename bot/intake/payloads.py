@@ -80,6 +80,17 @@ class IssuesLabeledEvent(IssueEvent):
     label: Label | None = None
 
 
+class InstallationEvent(_Model):
+    """installation.* and installation_repositories.*: the repositories it concerns."""
+
+    action: str
+    installation: Installation
+    sender: User
+    repositories: tuple[Repository, ...] = ()
+    repositories_added: tuple[Repository, ...] = ()
+    repositories_removed: tuple[Repository, ...] = ()
+
+
 ModelT = TypeVar("ModelT", bound=_Model)
 
 

@@ -25,6 +25,7 @@ from bot.commands.context import (
     KeepUpdate,
     Outcome,
     PastRun,
+    RunControl,
     pipeline_seal,
 )
 from bot.domain import Request, Run, RunStatus
@@ -87,6 +88,8 @@ class Pipeline:
         self._stages = stages
         self._breakers = breakers or Breakers()
         self._clock = clock
+        # Set by whoever runs the queue (intake), for the commands that manage runs.
+        self.run_control: RunControl | None = None
 
     async def run(
         self,
@@ -112,7 +115,10 @@ class Pipeline:
         await self._reporter.acknowledge(gh, request)
         self._move(run, RunStatus.RUNNING)
         run.started_at = self._clock()
-        await self._reporter.start(gh, run, request.issue_labels, resumed=resumed)
+        present = request.issue_labels
+        if request.trigger_label is not None:  # claimed: the queued label replaced it
+            present = present - {request.trigger_label} | {self._reporter.labels.queued}
+        await self._reporter.start(gh, run, present, resumed=resumed)
         releases: list[Callable[[], None]] = []
         try:
             try:
@@ -140,19 +146,40 @@ class Pipeline:
         await self._reporter.finish(gh, run)
         return run
 
+    async def claim(self, request: Request, gh: InstallationClient, *, resumed: bool) -> bool:
+        """For a run a trigger label asked for: consume the label, so that the label runs
+        its command once, whoever saw it first (the webhook or the reconciler). False: the
+        run is not to happen. A resumed run may have consumed it before the bot stopped."""
+        if request.trigger_label is None:
+            return True
+        return await self._reporter.claim(gh, request) or resumed
+
     async def report(self, run: Run, gh: InstallationClient) -> None:
         """Write the report of a run recorded before the bot stopped (all of it idempotent:
         the comment is edited in place, reactions and labels are set, not added twice)."""
         await self._reporter.finish(gh, run)
 
-    async def abandon(self, request: Request, gh: InstallationClient, reason: str) -> Run:
-        """End a run that will not be tried again as failed, visibly and in state."""
+    async def end(
+        self,
+        request: Request,
+        gh: InstallationClient,
+        status: RunStatus,
+        reason: str,
+        *,
+        resumed: bool,
+    ) -> Run:
+        """End a run without running it (on) as `status`, visibly and in state: one that
+        keeps breaking the bot (failed), or one stopped by `/cancel` (cancelled). A
+        `resumed` one may have a status comment already, which is reused."""
         run = Run(id=run_id_for(request), request=request)
         self._move(run, RunStatus.RUNNING)
         run.started_at = run.finished_at = self._clock()
-        run.error = reason
-        await self._reporter.start(gh, run, request.issue_labels, resumed=True)
-        await self._record(run, _Ending(RunStatus.FAILED))
+        if status is RunStatus.FAILED:
+            run.error = reason
+        else:
+            run.summary = reason
+        await self._reporter.start(gh, run, request.issue_labels, resumed=resumed)
+        await self._record(run, _Ending(status))
         await self._reporter.finish(gh, run)
         return run
 
@@ -258,6 +285,8 @@ class Pipeline:
             status_labels=self._reporter.labels.all(),
             additional_context=additional_context,
             paused_commands={str(k): v for k, v in self._breakers.paused().items()},
+            runs=self.run_control,
+            run_id=hook.run_id,
             seal=_SEAL,
         )
 
@@ -294,7 +323,7 @@ class _PastRuns(Sequence[PastRun]):
     def _all(self) -> tuple[PastRun, ...]:
         if self._runs is None:
             self._runs = tuple(
-                PastRun(r.run_id, r.command, r.status, r.issue, r.finished_at)
+                PastRun(r.run_id, r.command, r.status, r.issue, r.finished_at, r.args_text)
                 for r in self._records
                 if r.repo == self._repo
             )

@@ -8,7 +8,7 @@ never breaks anything.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from bot.config import StatusLabels
@@ -29,6 +29,40 @@ TRANSITIONS: dict[RunStatus | None, frozenset[RunStatus]] = {
     ),
     **{status: frozenset() for status in RunStatus if status.is_final},
 }
+
+
+# How the bot's labels look when it creates them (people may restyle them afterwards).
+STYLES: dict[RunStatus, tuple[str, str]] = {
+    RunStatus.QUEUED: ("c5def5", "The bot took the request; its run waits for its turn"),
+    RunStatus.RUNNING: ("fbca04", "The bot is running a command on this issue"),
+    RunStatus.SUCCEEDED: ("0e8a16", "The bot's latest run here succeeded"),
+    RunStatus.FAILED: ("d93f0b", "The bot's latest run here failed"),
+    RunStatus.BLOCKED: ("e99695", "A hook blocked the bot's latest run here"),
+    RunStatus.REFUSED: ("b60205", "The bot's latest run here was refused (permission)"),
+    RunStatus.CANCELLED: ("cfd3d7", "The bot's latest run here was cancelled"),
+}
+TRIGGER_COLOR = "1d76db"
+
+
+@dataclass(frozen=True, slots=True)
+class LabelSpec:
+    name: str
+    color: str
+    description: str
+
+
+def bot_labels(labels: StatusLabels, triggers: Mapping[str, str]) -> list[LabelSpec]:
+    """Every label the bot puts on issues or reacts to: its status labels, and the trigger
+    labels (`triggers`: label -> the command it runs)."""
+    specs = [
+        LabelSpec(labels.for_status(status), color, description)
+        for status, (color, description) in STYLES.items()
+    ]
+    specs.extend(
+        LabelSpec(label, TRIGGER_COLOR, f"Apply to run /{command}"[:100])
+        for label, command in sorted(triggers.items())
+    )
+    return specs
 
 
 class IllegalTransition(ValueError):

@@ -21,6 +21,15 @@ class Reporter:
         """👀 on the comment that asked (on the issue, for a trigger label)."""
         await self._react(gh, request, render.ACKNOWLEDGE_REACTION)
 
+    async def claim(self, gh: InstallationClient, request: Request) -> bool:
+        """Take the trigger label off the issue and show the request as queued; False when
+        the label is gone already: another run took this request (or someone removed it)."""
+        assert request.trigger_label is not None
+        taken = await gh_issues.take_label(gh, request.repo, request.issue, request.trigger_label)
+        if taken:
+            await gh_issues.add_labels(gh, request.repo, request.issue, [self.labels.queued])
+        return taken
+
     async def start(
         self,
         gh: InstallationClient,

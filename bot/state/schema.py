@@ -34,6 +34,8 @@ class RunRecord(BaseModel):
 
     run_id: str
     command: str
+    # The arguments as given (for /retry); "" in records older than this field.
+    args_text: str = ""
     status: RunStatus
     source: Source
     repo: str
@@ -57,6 +59,7 @@ class RunRecord(BaseModel):
         return cls(
             run_id=run.id,
             command=request.command,
+            args_text=request.args_text,
             status=status,
             source=request.source,
             repo=request.repo.full_name,

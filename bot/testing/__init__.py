@@ -10,7 +10,7 @@ from bot.testing.dispatch import RecordedRequest
 from bot.testing.emulator import GitHubEmulator
 from bot.testing.faults import Faults
 from bot.testing.gists import GistError
-from bot.testing.views import CommentView, IssueView, ReactionView
+from bot.testing.views import CommentView, IssueEventView, IssueView, ReactionView
 from bot.testing.webhooks import Delivery
 from bot.testing.world import ROLES, Association
 
@@ -22,6 +22,7 @@ __all__ = [
     "Faults",
     "GistError",
     "GitHubEmulator",
+    "IssueEventView",
     "IssueView",
     "KeyPair",
     "ReactionView",

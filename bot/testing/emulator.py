@@ -17,6 +17,11 @@ label, install) and assert on what the bot did::
         assert github.issue_view("octo-org/app", number).labels == ["bot:succeeded"]
         assert github.violations == []
 
+Each issue keeps its events as GitHub lists them (`GET .../issues/{n}/events`,
+`issue_events()`): `labeled` and `unlabeled` by the person (`label_issue`) or, with
+`performed_via_github_app` set, by the App's bot user (its REST calls); an issue made by
+`add_issue` starts with its author's `labeled` events and, if closed, a `closed` one.
+
 The bot's state gist is written with a person's token (`add_user_token`); tests then look
 at it (`gist_view`, `gist_history`) and disturb it: `foreign_write` edits it as someone
 else, `on_next_gist_patch` does so between the bot's read and its write, `set_latency`
@@ -40,7 +45,9 @@ teams, gist comments, stars or forks; secondary rate limits come only when injec
 (`inject_faults`, which touches REST answers, not deliveries); failed deliveries are not
 retried (GitHub does not retry either) and never throttled; the deliveries list keeps
 every attempt (GitHub keeps them for a while) and its `Link` has `next` only; creating a
-repository label sends no `label` event.
+repository label sends no `label` event; issues are never closed or reopened after
+`add_issue`, so the only state event is the `closed` of an issue added closed; an issue
+event's `url` (`/repos/{owner}/{repo}/issues/events/{id}`) is not served.
 """
 
 from __future__ import annotations
@@ -65,7 +72,7 @@ from bot.testing.payloads import Payloads, load_examples
 from bot.testing.ratelimit import RateLimits
 from bot.testing.raw import RawFiles
 from bot.testing.render import Renderer
-from bot.testing.views import IssueView, issue_view
+from bot.testing.views import IssueEventView, IssueView, issue_event_views, issue_view
 from bot.testing.webhooks import Delivery, WebhookSender
 from bot.testing.world import Association, User, World
 
@@ -224,6 +231,10 @@ class GitHubEmulator:
         """The issue's labels, comments and reactions as plain data."""
         return issue_view(self.world.require_issue(repo, number))
 
+    def issue_events(self, repo: str, number: int) -> list[IssueEventView]:
+        """The issue's events, oldest first, as `GET .../issues/{number}/events` lists them."""
+        return issue_event_views(self.world.require_issue(repo, number).events)
+
     # -- building the world ------------------------------------------------------------
 
     def add_installation(self, installation_id: int, account_login: str) -> None:
@@ -246,7 +257,9 @@ class GitHubEmulator:
         closed_at: datetime | None = None,
         pull_request: bool = False,
     ) -> int:
-        """Open an issue (or a pull request) without a webhook; returns its number."""
+        """Open an issue (or a pull request) without a webhook; returns its number. Its
+        events: `user`'s `labeled` for each label at `created_at`, and `closed` at
+        `closed_at` when closed."""
         issue = self.world.add_issue(
             self.world.require_repo(repo),
             title,
@@ -399,12 +412,11 @@ class GitHubEmulator:
     ) -> Delivery:
         """`user_login` adds a label, created if the repository lacks it (issues.labeled)."""
         issue = self.world.require_issue(repo, issue_number)
-        added = self.world.add_labels(issue, [label])
+        user = self.world.user(user_login)
+        added = self.world.add_labels(issue, [label], user)
         if not added:
             raise ValueError(f"{repo}#{issue_number} already has label {label!r}")
-        payload = self._payloads.issue_label(
-            "labeled", issue, added[0], self.world.user(user_login)
-        )
+        payload = self._payloads.issue_label("labeled", issue, added[0], user)
         return await self.deliver("issues", payload)
 
     async def unlabel_issue(
@@ -412,12 +424,11 @@ class GitHubEmulator:
     ) -> Delivery:
         """`user_login` removes a label (issues.unlabeled)."""
         issue = self.world.require_issue(repo, issue_number)
-        removed = self.world.remove_label(issue, label)
+        user = self.world.user(user_login)
+        removed = self.world.remove_label(issue, label, user)
         if removed is None:
             raise ValueError(f"{repo}#{issue_number} has no label {label!r}")
-        payload = self._payloads.issue_label(
-            "unlabeled", issue, removed, self.world.user(user_login)
-        )
+        payload = self._payloads.issue_label("unlabeled", issue, removed, user)
         return await self.deliver("issues", payload)
 
     async def install(

@@ -159,6 +159,12 @@ def get_issue(call: Call) -> Reply:
     return Reply(200, call.ctx.render.issue(call.issue()))
 
 
+def list_issue_events(call: Call) -> Reply:
+    """Oldest first, as GitHub lists them."""
+    render, owner = call.ctx.render, call.ctx.app_owner
+    return paginate(call, call.issue().events, lambda event: render.issue_event(event, owner))
+
+
 # -- comments -----------------------------------------------------------------------------
 
 
@@ -253,7 +259,7 @@ def list_issue_labels(call: Call) -> Reply:
 def add_issue_labels(call: Call) -> Reply:
     issue = call.issue()
     world = call.ctx.world
-    for label in world.add_labels(issue, _label_names(call.body)):
+    for label in world.add_labels(issue, _label_names(call.body), world.bot, via_app=True):
         call.emit("issues", call.ctx.payloads.issue_label("labeled", issue, label, world.bot))
     return Reply(200, [call.ctx.render.label(issue.repo, label) for label in issue.labels])
 
@@ -266,7 +272,7 @@ def _label_names(body: Any) -> list[str]:
 def remove_issue_label(call: Call) -> Reply:
     issue = call.issue()
     world = call.ctx.world
-    label = world.remove_label(issue, call.params["name"])
+    label = world.remove_label(issue, call.params["name"], world.bot, via_app=True)
     if label is None:
         raise ApiError(404, "Label does not exist", docs_url=call.operation.docs_url)
     call.emit("issues", call.ctx.payloads.issue_label("unlabeled", issue, label, world.bot))
@@ -340,6 +346,7 @@ ROUTES: Mapping[str, Route] = {
     "apps/list-repos-accessible-to-installation": Route(list_installation_repos, Auth.INSTALLATION),
     "issues/list-for-repo": Route(list_issues, Auth.INSTALLATION),
     "issues/get": Route(get_issue, Auth.INSTALLATION),
+    "issues/list-events": Route(list_issue_events, Auth.INSTALLATION),
     "issues/list-comments": Route(list_comments, Auth.INSTALLATION),
     "issues/create-comment": Route(create_comment, Auth.INSTALLATION),
     "issues/get-comment": Route(get_comment, Auth.INSTALLATION),

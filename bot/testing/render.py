@@ -13,11 +13,13 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.testing.world import (
+    DEFAULT_PERMISSIONS,
     REACTION_CONTENTS,
     ROLES,
     Comment,
     Installation,
     Issue,
+    IssueEvent,
     Label,
     Reaction,
     Repo,
@@ -197,6 +199,26 @@ class Renderer:
             "performed_via_github_app": None,
         }
 
+    def issue_event(self, event: IssueEvent, app_owner: User) -> Json:
+        """An entry of an issue's events list; `performed_via_github_app` is the App when
+        it acted through its installation token."""
+        rendered: Json = {
+            "id": event.id,
+            "node_id": node_id(f"{event.event.capitalize()}Event", event.id),
+            "url": f"{self.repo_url(event.issue.repo)}/issues/events/{event.id}",
+            "actor": self.user(event.actor),
+            "event": event.event,
+            "commit_id": None,
+            "commit_url": None,
+            "created_at": iso(event.created_at),
+        }
+        if event.label is not None:
+            rendered["label"] = {"name": event.label.name, "color": event.label.color}
+        rendered["performed_via_github_app"] = (
+            self.app(app_owner, None, DEFAULT_PERMISSIONS) if event.via_app else None
+        )
+        return rendered
+
     def repository(self, repo: Repo) -> Json:
         template = self._repository_template
         rendered: Json = _replace_in_strings(
@@ -252,9 +274,11 @@ class Renderer:
             "suspended_at": None,
         }
 
-    def app(self, owner: User, installations: int, permissions: Mapping[str, str]) -> Json:
+    def app(self, owner: User, installations: int | None, permissions: Mapping[str, str]) -> Json:
+        """The App; `installations` is None where GitHub leaves `installations_count` out
+        (everywhere but the App asking about itself)."""
         html_url = f"{HTML_URL}/apps/{self.app_slug}"
-        return {
+        rendered: Json = {
             "id": self.app_id,
             "slug": self.app_slug,
             "node_id": node_id("App", self.app_id),
@@ -268,8 +292,10 @@ class Renderer:
             "updated_at": "2024-01-01T00:00:00Z",
             "permissions": dict(permissions),
             "events": list(APP_EVENTS),
-            "installations_count": installations,
         }
+        if installations is not None:
+            rendered["installations_count"] = installations
+        return rendered
 
     def token(self, token: Token, repos: list[Repo]) -> Json:
         rendered: Json = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bot.testing.world import Issue, Reaction
+from bot.testing.world import Issue, IssueEvent, Reaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,28 @@ class IssueView:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class IssueEventView:
+    """One entry of the issue's events: e.g. `IssueEventView(1042, "labeled", "alice",
+    "bug", via_app=False)`; `label` is None for events without one (`closed`)."""
+
+    id: int
+    event: str
+    actor: str
+    label: str | None
+    via_app: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def issue_event_views(events: list[IssueEvent]) -> list[IssueEventView]:
+    return [
+        IssueEventView(e.id, e.event, e.actor.login, e.label.name if e.label else None, e.via_app)
+        for e in events
+    ]
 
 
 def issue_view(issue: Issue) -> IssueView:

@@ -21,6 +21,9 @@ DEFAULT_LABEL_COLOR = "ededed"
 DEFAULT_PERMISSIONS = {"issues": "write", "metadata": "read", "pull_requests": "write"}
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
 
+# The issue events the world records (`GET /repos/{owner}/{repo}/issues/{n}/events`).
+IssueEventKind = Literal["labeled", "unlabeled", "closed", "reopened"]
+
 # GitHub's `author_association` values; the world itself derives OWNER, COLLABORATOR, NONE.
 Association = Literal[
     "COLLABORATOR",
@@ -80,6 +83,21 @@ class Comment:
 
 
 @dataclass(slots=True, eq=False)
+class IssueEvent:
+    """Something that happened to an issue, as its events list shows it. `via_app`: the
+    App did it (through its installation token), so `actor` is the App's bot user."""
+
+    id: int
+    issue: Issue
+    event: IssueEventKind
+    actor: User
+    created_at: datetime
+    # For `labeled` and `unlabeled`.
+    label: Label | None = None
+    via_app: bool = False
+
+
+@dataclass(slots=True, eq=False)
 class Issue:
     id: int
     repo: Repo
@@ -96,6 +114,8 @@ class Issue:
     labels: list[Label] = field(default_factory=list)
     comments: list[Comment] = field(default_factory=list)
     reactions: list[Reaction] = field(default_factory=list)
+    # Oldest first.
+    events: list[IssueEvent] = field(default_factory=list)
 
     def has_label(self, name: str) -> bool:
         return any(label.name.lower() == name.lower() for label in self.labels)
@@ -295,11 +315,40 @@ class World:
             is_pull_request=pull_request,
         )
         # Set directly rather than through add_labels: a new issue's updated_at stays put.
+        # Its history is what GitHub would show: its author labelled it as they opened it,
+        # and closed it at `closed_at`.
         for name in labels:
             if not issue.has_label(name):
-                issue.labels.append(self.ensure_label(repo, name))
+                label = self.ensure_label(repo, name)
+                issue.labels.append(label)
+                self.record_event(issue, "labeled", user, label=label, at=created)
+        if closed_at is not None:
+            self.record_event(issue, "closed", user, at=closed_at)
         repo.issues[number] = issue
         return issue
+
+    def record_event(
+        self,
+        issue: Issue,
+        kind: IssueEventKind,
+        actor: User,
+        *,
+        label: Label | None = None,
+        via_app: bool = False,
+        at: datetime | None = None,
+    ) -> IssueEvent:
+        """Append to the issue's events (`at`: when it happened, default now)."""
+        event = IssueEvent(
+            id=self.next_id(),
+            issue=issue,
+            event=kind,
+            actor=actor,
+            created_at=_aware(at) if at else now(),
+            label=label,
+            via_app=via_app,
+        )
+        issue.events.append(event)
+        return event
 
     def require_issue(self, full_name: str, number: int) -> Issue:
         repo = self.require_repo(full_name)
@@ -368,23 +417,33 @@ class World:
         repo.labels[name.lower()] = label
         return label
 
-    def add_labels(self, issue: Issue, names: list[str]) -> list[Label]:
-        """Attach labels, creating unknown ones; returns only those newly attached."""
+    def add_labels(
+        self, issue: Issue, names: list[str], actor: User, *, via_app: bool = False
+    ) -> list[Label]:
+        """`actor` attaches labels, creating unknown ones; returns only those newly
+        attached, each recorded as a `labeled` event."""
+        stamp = now()
         added: list[Label] = []
         for name in names:
             if not issue.has_label(name):
                 label = self.ensure_label(issue.repo, name)
                 issue.labels.append(label)
                 added.append(label)
+                self.record_event(issue, "labeled", actor, label=label, via_app=via_app, at=stamp)
         if added:
-            issue.updated_at = now()
+            issue.updated_at = stamp
         return added
 
-    def remove_label(self, issue: Issue, name: str) -> Label | None:
+    def remove_label(
+        self, issue: Issue, name: str, actor: User, *, via_app: bool = False
+    ) -> Label | None:
+        """`actor` detaches a label (an `unlabeled` event); None when the issue lacks it."""
         for label in issue.labels:
             if label.name.lower() == name.lower():
                 issue.labels.remove(label)
-                issue.updated_at = now()
+                stamp = now()
+                issue.updated_at = stamp
+                self.record_event(issue, "unlabeled", actor, label=label, via_app=via_app, at=stamp)
                 return label
         return None
 

@@ -14,7 +14,7 @@ from bot.domain import Run, RunStatus
 from bot.intake.inbox import REQUEST_JSON, RUN_JSON, Inbox
 from bot.pipeline import run_id_for
 from bot.sandbox import MAINTAINER, REPO
-from bot.testing import KeyPair
+from bot.testing import Faults, KeyPair
 from tests.conftest import Harness, running
 from tests.e2e.projects import write_project
 from tests.e2e.test_commands import bot_comments
@@ -155,3 +155,21 @@ async def _unfinished(data: Path) -> list[str]:
         return [job.run_id for job in await inbox.unfinished()]
     finally:
         await inbox.close()
+
+
+async def test_a_run_that_broke_on_github_is_taken_up_again(
+    tmp_path: Path, app_keys: KeyPair
+) -> None:
+    async with running(tmp_path / "data", app_keys, github_retry_base_seconds=0.01) as h:
+        h.emulator.inject_faults(Faults(error_ratio=1.0, seed=1))  # GitHub is down
+        await h.emulator.comment(REPO, 1, MAINTAINER, "/help")
+        await asyncio.sleep(0.5)  # long enough for every retry of the first attempt
+        assert bot_comments(h.emulator.issue_view(REPO, 1)) == []
+        h.emulator.inject_faults(None)  # back
+        await h.settle()
+        comments = bot_comments(h.emulator.issue_view(REPO, 1))
+        (run,) = (await h.state()).runs
+
+    assert len(comments) == 1
+    assert "✅" in comments[0]
+    assert run.status is RunStatus.SUCCEEDED

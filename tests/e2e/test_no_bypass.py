@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -86,12 +88,30 @@ async def by_external(harness: Harness, token: str) -> None:
     await harness.settle()
 
 
+async def by_reconcile(harness: Harness, token: str) -> None:
+    await harness.stop_bot()
+    await harness.emulator.label_issue(REPO, 1, TRIGGER_LABEL, MAINTAINER)
+    # Past GitHub's redelivery window: only the label on the issue is left to find.
+    harness.emulator.backdate_deliveries(timedelta(days=4))
+    await harness.start_bot()
+    await harness.bot.reconciler.run_once()
+    await harness.settle()
+
+
+async def by_retry(harness: Harness, token: str) -> None:
+    await harness.comment(MAINTAINER, "/echo hi", issue=1)
+    (first,) = (await harness.state()).runs
+    await harness.comment(MAINTAINER, f"/retry {first.run_id}", issue=1)
+
+
 # Each drives one entry; `token` is a REST API token the bot knows.
 ENTRIES: dict[Source, Callable[[Harness, str], Awaitable[None]]] = {
     Source.COMMENT: by_comment,
     Source.LABEL: by_label,
     Source.API: by_api,
     Source.EXTERNAL: by_external,
+    Source.RECONCILE: by_reconcile,
+    Source.RETRY: by_retry,
 }
 
 
@@ -107,6 +127,7 @@ def claude_dir(tmp_path: Path, pre_command_exit: int) -> Path:
         "---\nhandler: echo\npermission: read\nparameters:\n  text: string\n"
         f"trigger-labels: [{TRIGGER_LABEL}]\n---\nEcho.\n"
     )
+    shutil.copy(PROJECT / ".claude" / "commands" / "retry.md", commands)
     script = project / "seen.sh"
     script.write_text(
         '#!/bin/bash\nseen="$CLAUDE_PROJECT_DIR/seen.jsonl"\n'
@@ -115,7 +136,11 @@ def claude_dir(tmp_path: Path, pre_command_exit: int) -> Path:
     settings = {
         "hooks": {
             "PreCommand": [
-                {"hooks": [{"type": "command", "command": 'bash "$CLAUDE_PROJECT_DIR"/seen.sh'}]}
+                {
+                    # Only /echo: /retry itself must get through to ask for its run.
+                    "matcher": "echo",
+                    "hooks": [{"type": "command", "command": 'bash "$CLAUDE_PROJECT_DIR"/seen.sh'}],
+                }
             ]
         }
     }
@@ -157,16 +182,19 @@ async def test_every_entry_runs_every_stage(
         hooks=recording_hooks(seen),
     ) as harness:
         await ENTRIES[source](harness, token)
-        (run,) = (await harness.state()).runs
+        (run,) = [r for r in (await harness.state()).runs if r.source is source]
 
-    assert run.source is source
     assert run.status is RunStatus.SUCCEEDED
-    assert len(calls) == 1
-    assert seen == [(stage, run.run_id, source) for stage in Stage]
-    (told,) = [
-        json.loads(line) for line in (claude.parent / "seen.jsonl").read_text().splitlines() if line
+    assert calls.count(run.delivery_id) == 1
+    assert [s for s in seen if s[1] == run.run_id] == [
+        (stage, run.run_id, source) for stage in Stage
     ]
-    assert (told["session_id"], told["source"]) == (run.run_id, str(source))
+    (told,) = [
+        event
+        for line in (claude.parent / "seen.jsonl").read_text().splitlines()
+        if line and (event := json.loads(line))["session_id"] == run.run_id
+    ]
+    assert told["source"] == str(source)
 
 
 @pytest.mark.parametrize("source", list(Source))
@@ -185,7 +213,7 @@ async def test_a_blocking_hook_stops_every_entry_before_its_handler(
         tmp_path / "data", app_keys, claude_dir=claude, handlers={**HANDLERS, "echo": echo}
     ) as harness:
         await ENTRIES[source](harness, token)
-        (run,) = (await harness.state()).runs
+        (run,) = [r for r in (await harness.state()).runs if r.source is source]
 
     assert run.status is RunStatus.BLOCKED
     assert calls == []

@@ -14,7 +14,7 @@ import pytest
 from bot.commands.catalogue import Catalogue, load_catalogue
 from bot.commands.handlers import HANDLERS
 from bot.domain import RepoRef, Source
-from bot.intake.events import Accepted, Decision, Ignored, interpret
+from bot.intake.events import Accepted, Decision, Ignored, Installed, Uninstalled, interpret
 from bot.intake.payloads import PayloadError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -290,14 +290,28 @@ def test_a_label_applied_by_a_bot_is_ignored() -> None:
     ("key", "event", "named"),
     [
         ("issues.unlabeled", "issues", "issues.unlabeled"),
-        ("installation.created", "installation", "installation.created"),
-        ("installation_repositories.added", "installation_repositories", "added"),
         ("ping", "ping", "ping"),
     ],
 )
 def test_other_events_and_actions_are_ignored_naming_them(key: str, event: str, named: str) -> None:
     payload = copy.deepcopy(_examples()[key])
     assert named in ignored(decide(event, payload))
+
+
+def test_installation_events_name_the_repositories_gained_and_lost() -> None:
+    examples = _examples()
+    created = decide("installation", copy.deepcopy(examples["installation.created"]))
+    assert created == Installed(957387, (RepoRef("Codertocat", "Hello-World"),))
+    added = decide(
+        "installation_repositories", copy.deepcopy(examples["installation_repositories.added"])
+    )
+    assert added == Installed(957387, (RepoRef("Codertocat", "Space"),))
+    deleted = decide("installation", copy.deepcopy(examples["installation.deleted"]))
+    assert deleted == Uninstalled(2, None)
+    removed = decide(
+        "installation_repositories", copy.deepcopy(examples["installation_repositories.removed"])
+    )
+    assert removed == Uninstalled(2, (RepoRef("octocat", "Hello-World"),))
 
 
 @pytest.mark.parametrize("action", ["deleted", "pinned"])

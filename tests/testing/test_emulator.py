@@ -182,6 +182,8 @@ async def test_every_operation_answers_in_its_documented_shape(
         ("POST", f"{issue}/labels", {"labels": ["a", {"name": "b"}]}, installation),
         ("GET", f"{issue}/labels", None, installation),
         ("DELETE", f"{issue}/labels/a", None, installation),
+        # After the label changes: events by a person (bug, at creation) and by the App.
+        ("GET", f"{issue}/events", None, installation),
         ("POST", f"{repo}/labels", {"name": "new", "description": "d"}, installation),
         ("GET", f"{repo}/labels", None, installation),
         ("GET", f"{repo}/labels/new", None, installation),
@@ -547,6 +549,137 @@ async def test_creating_an_existing_label_is_422_already_exists(
     assert_shape("issues/create-label", 422, body)
     assert response.status == 422
     assert body["errors"] == [{"resource": "Label", "code": "already_exists", "field": "name"}]
+    assert github.violations == []
+
+
+# -- issue events ----------------------------------------------------------------------------
+
+
+async def test_a_persons_label_changes_are_events_by_that_person(
+    github: GitHubEmulator, gh: GitHubAPI
+) -> None:
+    number = github.add_issue(REPO, "x")
+    await github.label_issue(REPO, number, "queue:run", "alice")
+    await github.unlabel_issue(REPO, number, "queue:run", "bob")
+
+    events = await gh.getitem(f"/repos/{REPO}/issues/{number}/events")
+
+    assert_shape("issues/list-events", 200, events)
+    labeled, unlabeled = events
+    assert [(e["event"], e["actor"]["login"]) for e in events] == [
+        ("labeled", "alice"),
+        ("unlabeled", "bob"),
+    ]
+    assert labeled["label"] == {"name": "queue:run", "color": "ededed"}
+    assert unlabeled["label"] == labeled["label"]
+    assert labeled["actor"]["type"] == "User"
+    assert labeled["id"] < unlabeled["id"]
+    for event in events:
+        assert event["performed_via_github_app"] is None
+        assert (event["commit_id"], event["commit_url"]) == (None, None)
+        assert event["url"] == f"{github.url}/repos/{REPO}/issues/events/{event['id']}"
+    assert labeled["created_at"].endswith("Z")
+    assert [(e.event, e.actor, e.label, e.via_app) for e in github.issue_events(REPO, number)] == [
+        ("labeled", "alice", "queue:run", False),
+        ("unlabeled", "bob", "queue:run", False),
+    ]
+    assert github.violations == []
+
+
+async def test_the_bots_label_changes_are_events_by_the_app(
+    github: GitHubEmulator, gh: GitHubAPI, keys: KeyPair
+) -> None:
+    number = github.add_issue(REPO, "x")
+    await gh.post(f"/repos/{REPO}/issues/{number}/labels", data={"labels": ["bot:running"]})
+    await gh.delete(f"/repos/{REPO}/issues/{number}/labels/bot:running")
+
+    events = await gh.getitem(f"/repos/{REPO}/issues/{number}/events")
+
+    assert_shape("issues/list-events", 200, events)
+    assert [(e["event"], e["label"]["name"]) for e in events] == [
+        ("labeled", "bot:running"),
+        ("unlabeled", "bot:running"),
+    ]
+    app = await gh.getitem("/app", jwt=app_jwt(keys))
+    for event in events:
+        assert (event["actor"]["login"], event["actor"]["type"]) == (f"{SLUG}[bot]", "Bot")
+        via = event["performed_via_github_app"]
+        assert (via["id"], via["slug"], via["owner"]["login"]) == (APP_ID, SLUG, "octocat")
+        # Only the App asking about itself is told its installations_count.
+        assert via == {k: v for k, v in app.items() if k != "installations_count"}
+    assert github.violations == []
+
+
+async def test_an_issue_added_with_labels_and_closed_has_that_history(
+    github: GitHubEmulator, gh: GitHubAPI
+) -> None:
+    opened = datetime(2024, 1, 1, 9, tzinfo=UTC)
+    closed = datetime(2024, 1, 2, 9, tzinfo=UTC)
+    number = github.add_issue(
+        REPO,
+        "old",
+        user="carol",
+        labels=["bug", "ui"],
+        state="closed",
+        created_at=opened,
+        closed_at=closed,
+    )
+
+    events = await gh.getitem(f"/repos/{REPO}/issues/{number}/events")
+
+    assert_shape("issues/list-events", 200, events)
+    assert [(e["event"], e["actor"]["login"], e.get("label")) for e in events] == [
+        ("labeled", "carol", {"name": "bug", "color": "ededed"}),
+        ("labeled", "carol", {"name": "ui", "color": "ededed"}),
+        ("closed", "carol", None),
+    ]
+    assert [e["created_at"] for e in events] == [
+        "2024-01-01T09:00:00Z",
+        "2024-01-01T09:00:00Z",
+        "2024-01-02T09:00:00Z",
+    ]
+
+
+async def test_issue_events_are_paginated_oldest_first(
+    github: GitHubEmulator, gh: GitHubAPI, session: aiohttp.ClientSession
+) -> None:
+    number = github.add_issue(REPO, "busy")
+    for n in range(7):
+        await github.label_issue(REPO, number, f"l{n}", "alice")
+    headers = {"Authorization": f"token {gh.oauth_token}"}
+    base = f"{github.url}/repos/{REPO}/issues/{number}/events"
+
+    async with session.get(f"{base}?per_page=3&page=2", headers=headers) as response:
+        middle = await response.json()
+        link = response.headers["Link"]
+    everything = [e async for e in gh.getiter(f"/repos/{REPO}/issues/{number}/events?per_page=3")]
+
+    assert [e["label"]["name"] for e in middle] == ["l3", "l4", "l5"]
+    assert link == (
+        f'<{base}?per_page=3&page=1>; rel="prev", <{base}?per_page=3&page=3>; rel="next", '
+        f'<{base}?per_page=3&page=3>; rel="last", <{base}?per_page=3&page=1>; rel="first"'
+    )
+    assert [e["label"]["name"] for e in everything] == [f"l{n}" for n in range(7)]
+    ids = [e["id"] for e in everything]
+    assert ids == sorted(set(ids))  # strictly increasing
+    assert_shape("issues/list-events", 200, everything)
+    assert github.violations == []
+
+
+async def test_events_of_an_unknown_or_unseen_issue_are_404(
+    github: GitHubEmulator, gh: GitHubAPI, session: aiohttp.ClientSession
+) -> None:
+    github.add_issue(OTHER_REPO, "someone else's")
+    headers = {"Authorization": f"token {gh.oauth_token}"}
+    statuses = []
+    for path in (f"/repos/{REPO}/issues/999/events", f"/repos/{OTHER_REPO}/issues/1/events"):
+        async with session.get(github.url + path, headers=headers) as response:
+            statuses.append((response.status, (await response.json())["message"]))
+    async with session.get(f"{github.url}/repos/{REPO}/issues/1/events") as response:
+        anonymous = response.status
+
+    assert statuses == [(404, "Not Found"), (404, "Not Found")]
+    assert anonymous == 401
     assert github.violations == []
 
 

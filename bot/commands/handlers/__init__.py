@@ -5,10 +5,12 @@ Adding a command: a `.md` file in `.claude/commands/`, a module here with
 """
 
 from bot.commands.context import Handler
-from bot.commands.handlers import generate_report, help, status
+from bot.commands.handlers import cancel, generate_report, help, retry, status
 
 HANDLERS: dict[str, Handler] = {
+    "cancel": cancel.handle,
     "generate_report": generate_report.handle,
     "help": help.handle,
+    "retry": retry.handle,
     "status": status.handle,
 }

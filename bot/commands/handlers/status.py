@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from bot.commands.context import CommandContext, Outcome, PastRun
+from bot.commands.context import ActiveRun, CommandContext, Outcome, PastRun
 from bot.markdown import code_span, count
 
 SHOWN_RUNS = 20
@@ -14,11 +14,32 @@ SHOWN_RUNS = 20
 async def handle(ctx: CommandContext) -> Outcome:
     issue = ctx.request.issue
     runs = [run for run in ctx.past_runs if run.issue == issue]
-    return Outcome(markdown=render(runs, ctx.paused_commands, issue))
+    active = [
+        run
+        for run in (ctx.runs.active(ctx.request.repo, issue) if ctx.runs else [])
+        if run.run_id != ctx.run_id
+    ]
+    return Outcome(markdown=render(runs, ctx.paused_commands, issue, active))
 
 
-def render(runs: list[PastRun], paused: Mapping[str, tuple[int, float]], issue: int) -> str:
-    return f"{_runs(runs, issue)}\n\n{_paused(paused)}"
+def render(
+    runs: list[PastRun],
+    paused: Mapping[str, tuple[int, float]],
+    issue: int,
+    active: list[ActiveRun] | None = None,
+) -> str:
+    parts = [_active(active or []), _runs(runs, issue), _paused(paused)]
+    return "\n\n".join(part for part in parts if part)
+
+
+def _active(active: list[ActiveRun]) -> str:
+    if not active:
+        return ""
+    lines = ["In progress:", ""]
+    for run in active:
+        state = "running" if run.started else "queued"
+        lines.append(f"- `{run.run_id}` {code_span(run.command_line)} by {run.requester}: {state}")
+    return "\n".join(lines)
 
 
 def _runs(runs: list[PastRun], issue: int) -> str:
