@@ -52,6 +52,10 @@ class Cancelling(StrEnum):
     UNKNOWN = "unknown"  # no such run in progress
 
 
+class RetryRefused(Exception):
+    """This requester may not retry runs; the message says what to do instead."""
+
+
 class RunControl(Protocol):
     """The runs in progress, for the commands that manage them (`/status`, `/cancel`,
     `/retry`). Intake provides it; the commands only see this."""
@@ -62,7 +66,7 @@ class RunControl(Protocol):
 
     async def retry(self, past: PastRun, asked: Request) -> str:
         """Run `past`'s command again, through the whole pipeline, as `asked`'s actor;
-        the new run's id."""
+        the new run's id. Raises RetryRefused for a requester outside GitHub."""
         ...
 
 

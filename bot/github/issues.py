@@ -23,6 +23,14 @@ def _repo_vars(repo: RepoRef, **extra: str | int) -> dict[str, str | int]:
     return {"owner": repo.owner, "repo": repo.name, **extra}
 
 
+class Gone(LookupError):
+    """What a call acts on no longer exists (GitHub's 404 or 410): deleted meanwhile."""
+
+
+def _gone(error: BadRequest) -> bool:
+    return error.status_code in (404, 410)
+
+
 # Posting a comment is not idempotent: when its answer is lost, look before posting again.
 COMMENT_ATTEMPTS = 6
 
@@ -66,16 +74,30 @@ async def list_comments(gh: InstallationClient, repo: RepoRef, issue: int) -> li
 
 
 async def edit_comment(gh: InstallationClient, repo: RepoRef, comment_id: int, body: str) -> None:
-    await gh.patch(COMMENT, _repo_vars(repo, comment_id=comment_id), data={"body": body})
+    """Edit a comment; raises Gone when it was deleted."""
+    try:
+        await gh.patch(COMMENT, _repo_vars(repo, comment_id=comment_id), data={"body": body})
+    except BadRequest as error:
+        if _gone(error):
+            raise Gone(f"comment {comment_id} on {repo}") from None
+        raise
 
 
 async def react_to_comment(
     gh: InstallationClient, repo: RepoRef, comment_id: int, content: str
 ) -> None:
-    # GitHub answers 200 for a reaction that already exists: reacting twice is harmless.
-    await gh.post(
-        COMMENT + "/reactions", _repo_vars(repo, comment_id=comment_id), data={"content": content}
-    )
+    """React on a comment; raises Gone when it was deleted. GitHub answers 200 for a
+    reaction that already exists: reacting twice is harmless."""
+    try:
+        await gh.post(
+            COMMENT + "/reactions",
+            _repo_vars(repo, comment_id=comment_id),
+            data={"content": content},
+        )
+    except BadRequest as error:
+        if _gone(error):
+            raise Gone(f"comment {comment_id} on {repo}") from None
+        raise
 
 
 async def react_to_issue(gh: InstallationClient, repo: RepoRef, issue: int, content: str) -> None:
@@ -146,12 +168,13 @@ async def list_issues(
     return [item for item in items if "pull_request" not in item]
 
 
-async def label_events(gh: InstallationClient, repo: RepoRef, issue: int) -> list[dict[str, Any]]:
-    """The issue's `labeled` events, oldest first (each with `id`, `actor`, `label`)."""
+async def label_history(gh: InstallationClient, repo: RepoRef, issue: int) -> list[dict[str, Any]]:
+    """The issue's `labeled` and `unlabeled` events, oldest first (each with `id`,
+    `event`, `actor`, `label` and `performed_via_github_app`)."""
     events = await gh.get_all(
         ISSUE + "/events{?per_page}", _repo_vars(repo, issue_number=issue, per_page=100)
     )
-    return [event for event in events if event.get("event") == "labeled"]
+    return [event for event in events if event.get("event") in ("labeled", "unlabeled")]
 
 
 async def create_label(

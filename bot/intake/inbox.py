@@ -141,9 +141,10 @@ class Inbox:
     async def close(self) -> None:
         if self._conn is None:
             return
-        self._flush()
-        while self._syncer is not None:
-            await self._syncer
+        while self._pending or self._syncer is not None:
+            self._flush()
+            if self._syncer is not None:
+                await self._syncer
         self._conn.close()
         self._conn = None
         if self._wal is not None:
@@ -191,6 +192,21 @@ class Inbox:
 
         earlier: str | None = await self._submit(write)
         return earlier
+
+    async def hold(self, key: str, run_id: str) -> bool:
+        """Claim `key` for `run_id`: True when this run holds it (now, or from an earlier
+        attempt), False when another run took it first. Durable, for 3 days."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            conn.execute(
+                "INSERT OR IGNORE INTO deliveries (id, received_at, run_id) VALUES (?, ?, ?)",
+                (key, self._clock(), run_id),
+            )
+            row = conn.execute("SELECT run_id FROM deliveries WHERE id = ?", (key,)).fetchone()
+            return bool(row[0] == run_id)
+
+        held: bool = await self._submit(write)
+        return held
 
     async def started(self, run_id: str) -> int:
         """Mark a job running; how many times it has been started, this time included."""
@@ -328,7 +344,12 @@ class Inbox:
 
     def _flush(self) -> None:
         ops, self._pending = self._pending, []
-        if not ops or self._conn is None:
+        if self._conn is None:
+            for op in ops:
+                if not op.future.done():
+                    op.future.set_exception(InboxError("the inbox is closed"))
+            return
+        if not ops:
             return
         self._unsynced.extend(_commit(self._conn, ops))
         self.commits += 1
@@ -338,25 +359,26 @@ class Inbox:
     async def _sync(self) -> None:
         """fsync the WAL until every commit is on disk; answer each commit's callers."""
         loop = asyncio.get_running_loop()
+        synced: list[_Result] = []
+        failure: InboxError | None = None
         try:
             while self._unsynced:
                 synced, self._unsynced = self._unsynced, []
-                failure: InboxError | None = None
+                failure = None
                 try:
                     assert self._wal is not None
                     await loop.run_in_executor(None, os.fsync, self._wal)
                 except OSError as error:
                     log.error("inbox: fsync failed: %s", error)
                     failure = InboxError(f"the inbox could not be made durable: {error}")
-                for future, value, problem in synced:
-                    if future.done():  # its caller stopped waiting; the write stands
-                        continue
-                    problem = problem or failure
-                    if problem is not None:
-                        future.set_exception(problem)
-                    else:
-                        future.set_result(value)
+                _answer(synced, failure)
+                synced = []
         finally:
+            # Cancelled while waiting for the disk: nobody is left without an answer.
+            if synced or self._unsynced:
+                stopped = InboxError("the inbox stopped before the write was on disk")
+                _answer(synced + self._unsynced, stopped)
+                self._unsynced = []
             self._syncer = None
 
 
@@ -386,6 +408,17 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 _Result = tuple[asyncio.Future[Any], Any, BaseException | None]
+
+
+def _answer(results: list[_Result], failure: InboxError | None) -> None:
+    for future, value, problem in results:
+        if future.done():  # its caller stopped waiting; the write stands
+            continue
+        problem = problem or failure
+        if problem is not None:
+            future.set_exception(problem)
+        else:
+            future.set_result(value)
 
 
 def _commit(conn: sqlite3.Connection, ops: list[_Op]) -> list[_Result]:

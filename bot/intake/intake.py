@@ -33,7 +33,7 @@ from cachetools import TTLCache
 from gidgethub import GitHubException
 
 from bot.commands.catalogue import Catalogue
-from bot.commands.context import ActiveRun, Cancelling, PastRun
+from bot.commands.context import ActiveRun, Cancelling, PastRun, RetryRefused
 from bot.domain import Permission, RepoRef, Request, Run, RunStatus, Source
 from bot.github import GitHub, InstallationClient
 from bot.github import issues as gh_issues
@@ -135,8 +135,8 @@ class Intake:
         # When the latest deliveries were accepted (the event loop's clock).
         self._arrivals: deque[float] = deque(maxlen=BURST)
         self._tasks: set[asyncio.Task[Any]] = set()
-        # Runs whose record is durable (too late to cancel), and runs /cancel is stopping.
-        self._recorded: set[str] = set()
+        # Runs whose end is decided (too late to cancel), and runs /cancel is stopping.
+        self._decided: set[str] = set()
         self._cancelling: dict[str, str] = {}
         # Submitted runs by run id, which the delivery id decides (run_id_for).
         self._runs: TTLCache[str, Submitted] = TTLCache(maxsize=REMEMBERED_RUNS, ttl=DEDUPE_SECONDS)
@@ -279,36 +279,21 @@ class Intake:
         self._lanes.add(job.run_id, job, lane)
 
     async def _execute(self, job: Job) -> None:
-        """Run one job to its end and mark it done; a job whose run broke stays unfinished
-        in the inbox and is taken up again at the next start."""
+        """Run one job to its end and mark it done. A job whose run broke stays unfinished
+        in the inbox and is taken up again shortly; one `/cancel` stops ends cancelled."""
         request = job.request
         gh = self._github.installation(request.installation_id)
         submitted = self._runs.get(job.run_id)
-        attempts = await self._inbox.started(job.run_id)
-
-        async def on_recorded(run: Run) -> None:
-            await self._inbox.recorded(run)
-            self._recorded.add(run.id)  # from now on, too late to cancel
-            if submitted is not None:
-                submitted.recorded = run
-                if submitted.on_recorded is not None:
-                    submitted.on_recorded(run)
-
         try:
-            if job.recorded is not None:
-                run = job.recorded
-                await self._pipeline.report(run, gh)
-            elif attempts > MAX_ATTEMPTS:
-                reason = (
-                    f"the bot stopped {attempts - 1} times while running this command, "
-                    "so it was not tried again"
-                )
-                run = await self._pipeline.end(request, gh, RunStatus.FAILED, reason, resumed=True)
-            elif not await self._pipeline.claim(request, gh, resumed=attempts > 1):
-                await self._skip(job, submitted, "its trigger label was taken by another run")
-                return
-            else:
-                run = await self._running(job, gh, on_recorded, resumed=attempts > 1)
+            run = await self._attempt(job, gh, submitted)
+        except asyncio.CancelledError:
+            by = self._cancelling.get(job.run_id)
+            task = asyncio.current_task()
+            if by is None or task is None:
+                raise  # not /cancel: the bot is stopping; the inbox keeps the job
+            task.uncancel()
+            reason = f"Cancelled by {by} while it ran."
+            run = await self._pipeline.end(request, gh, RunStatus.CANCELLED, reason, resumed=True)
         except Exception:
             # The pipeline records a handler's failure itself; reaching here means GitHub
             # or the store failed while recording the run. It stays in the inbox and is
@@ -317,40 +302,67 @@ class Intake:
             self._metrics.inc("runs_total", status="broken")
             if submitted is not None and not submitted.finished.done():
                 submitted.finished.set_result(None)
-            if attempts <= MAX_ATTEMPTS:
-                self._spawn(self._again(job.run_id, BROKEN_RETRY_S * 2 ** (attempts - 1)))
+            self._spawn(self._again(job.run_id))
             return
         finally:
-            self._recorded.discard(job.run_id)
-        await self._inbox.finished(job.run_id, str(run.status))
-        self._metrics.inc("runs_total", status=str(run.status))
+            self._decided.discard(job.run_id)
+            self._cancelling.pop(job.run_id, None)
+        outcome = "skipped" if run is None else str(run.status)
+        await self._inbox.finished(job.run_id, outcome)
+        self._metrics.inc("runs_total", status=outcome)
         if submitted is not None and not submitted.finished.done():
             submitted.finished.set_result(run)
 
-    async def _running(
-        self,
-        job: Job,
-        gh: InstallationClient,
-        on_recorded: Callable[[Run], Awaitable[None]],
-        *,
-        resumed: bool,
-    ) -> Run:
-        """The pipeline's run of `job`; a run `/cancel` stops ends as cancelled."""
-        try:
-            return await self._pipeline.run(job.request, gh, on_recorded, resumed=resumed)
-        except asyncio.CancelledError:
-            by = self._cancelling.pop(job.run_id, None)
-            task = asyncio.current_task()
-            if by is None or task is None:
-                raise  # not /cancel: the bot is stopping
-            task.uncancel()
-            return await self._pipeline.end(
-                job.request,
-                gh,
-                RunStatus.CANCELLED,
-                f"Cancelled by {by} while it ran.",
-                resumed=True,
+    async def _attempt(
+        self, job: Job, gh: InstallationClient, submitted: Submitted | None
+    ) -> Run | None:
+        """One attempt at `job`, from where the inbox says it got; None: not to run."""
+        request = job.request
+        attempts = await self._inbox.started(job.run_id)
+        if attempts > MAX_ATTEMPTS + 2:  # even ending it keeps failing: stop spending budget
+            log.error("run %s given up after %d attempts", job.run_id, attempts - 1)
+            return job.recorded
+        if job.recorded is not None:  # only its report is left
+            await self._pipeline.report(job.recorded, gh)
+            return job.recorded
+        if attempts > MAX_ATTEMPTS:
+            reason = (
+                f"the bot stopped {attempts - 1} times while running this command, "
+                "so it was not tried again"
             )
+            return await self._pipeline.end(request, gh, RunStatus.FAILED, reason, resumed=True)
+
+        async def hold(key: str) -> bool:
+            return await self._inbox.hold(key, job.run_id)
+
+        if not await self._pipeline.claim(request, gh, hold):
+            log.info("run %s not started: its trigger label was taken or withdrawn", job.run_id)
+            return None
+
+        async def on_recorded(run: Run) -> None:
+            await self._inbox.recorded(run)
+            if submitted is not None:
+                submitted.recorded = run
+                if submitted.on_recorded is not None:
+                    submitted.on_recorded(run)
+
+        return await self._pipeline.run(
+            request,
+            gh,
+            on_recorded,
+            resumed=attempts > 1,
+            recording=lambda: self._decided.add(job.run_id),  # from now on, too late to cancel
+        )
+
+    async def _again(self, run_id: str) -> None:
+        """Take up a broken run again after a while, from where the inbox says it got; a
+        run that keeps breaking is left for the reconciler's next pass."""
+        job = await self._inbox.job(run_id)
+        if job is None or job.phase is Phase.DONE or job.attempts > MAX_ATTEMPTS + 1:
+            return
+        await asyncio.sleep(BROKEN_RETRY_S * 2 ** max(job.attempts - 1, 0))
+        if job.run_id not in self._lanes:
+            self._schedule((await self._inbox.job(run_id)) or job)
 
     # -- RunControl: what /status, /cancel and /retry see -------------------------------------
 
@@ -362,23 +374,44 @@ class Intake:
         ]
 
     async def cancel(self, run_id: str, by: str) -> Cancelling:
-        if run_id in self._recorded:
+        if run_id in self._decided:
             return Cancelling.FINISHED
+        if run_id in self._cancelling:
+            return Cancelling.STOPPING
         job = self._lanes.drop(run_id)
         if job is not None:
-            gh = self._github.installation(job.request.installation_id)
-            reason = f"Cancelled by {by} before it started."
-            await self._pipeline.end(
-                job.request, gh, RunStatus.CANCELLED, reason, resumed=job.attempts > 0
-            )
+            # Done in the inbox first: nothing may take it up again, whatever happens next.
             await self._inbox.finished(run_id, str(RunStatus.CANCELLED))
+            await self._end_dropped(job, by)
             return Cancelling.DROPPED
         if self._lanes.cancel(run_id):
             self._cancelling[run_id] = by
             return Cancelling.STOPPING
         return Cancelling.UNKNOWN
 
+    async def _end_dropped(self, job: Job, by: str) -> None:
+        """Record a dropped run as cancelled; a trigger label it was for is consumed, so
+        that the reconciler does not ask for it again."""
+        request = job.request
+        gh = self._github.installation(request.installation_id)
+        try:
+            if request.trigger_label is not None:
+                await self._pipeline.claim(
+                    request, gh, lambda key: self._inbox.hold(key, job.run_id)
+                )
+            reason = f"Cancelled by {by} before it started."
+            await self._pipeline.end(
+                request, gh, RunStatus.CANCELLED, reason, resumed=job.attempts > 0
+            )
+        except Exception:
+            log.exception("run %s was dropped, but its end could not be recorded", job.run_id)
+
     async def retry(self, past: PastRun, asked: Request) -> str:
+        if asked.granted_permission is not None:
+            # A token's scope names commands; retrying would run one it may not name.
+            raise RetryRefused(
+                f"{asked.requester} cannot retry runs: call /{past.command} itself instead"
+            )
         same_issue = past.issue == asked.issue
         request = Request(
             source=Source.RETRY,
@@ -399,20 +432,6 @@ class Intake:
         )
         run_id, _ = await self.submit(request)
         return run_id
-
-    async def _again(self, run_id: str, delay_s: float) -> None:
-        """Take up a broken run again after `delay_s`, from where the inbox says it got."""
-        await asyncio.sleep(delay_s)
-        job = await self._inbox.job(run_id)
-        if job is not None and job.phase is not Phase.DONE:
-            self._schedule(job)
-
-    async def _skip(self, job: Job, submitted: Submitted | None, reason: str) -> None:
-        log.info("run %s not started: %s", job.run_id, reason)
-        await self._inbox.finished(job.run_id, "skipped")
-        self._metrics.inc("runs_total", status="skipped")
-        if submitted is not None and not submitted.finished.done():
-            submitted.finished.set_result(None)
 
     async def _stop_work(self, gone: Uninstalled) -> int:
         """Stop the runs on repositories the App lost: queued ones are dropped, running

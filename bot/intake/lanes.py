@@ -126,6 +126,8 @@ class Lanes(Generic[_J]):
     async def _run(self, entry: _Entry[_J]) -> None:
         if self._turn is not None:
             await self._turn()
+        if self._entries.get(entry.key) is not entry:
+            return  # dropped while it waited for its turn
         entry.task = asyncio.ensure_future(self._work(entry.job))
         try:
             await asyncio.shield(entry.task)

@@ -5,7 +5,7 @@ So, at start and every RECONCILE_INTERVAL_SECONDS, one pass:
 
 1. takes up unfinished runs of the inbox that no worker holds (one that broke on a GitHub
    outage, say);
-2. sweeps the App's webhook deliveries since its durable cursor and asks GitHub to
+2. sweeps the App's webhook deliveries since its durable cursor (a time) and asks GitHub to
    redeliver every one that never got a 2xx (no answer, or a 5xx: the bot was down or
    could not store it), at most MAX_REDELIVERIES times each, within GitHub's 3 days;
 3. for every installation and repository: makes sure the bot's labels exist, enqueues the
@@ -38,11 +38,14 @@ from bot.github import issues as gh_issues
 from bot.intake.inbox import Inbox
 from bot.intake.intake import Intake
 from bot.intake.lifecycle import Lifecycle
+from bot.pipeline.runner import label_application
 
 log = logging.getLogger(__name__)
 
 DELIVERIES_CURSOR = "deliveries"
 REDELIVERY_WINDOW = timedelta(days=3)
+SWEEP_OVERLAP = timedelta(minutes=15)
+SWEEP_LIMIT = 5_000
 MAX_REDELIVERIES = 3
 # Share of an installation's hourly budget kept for people's commands.
 BUDGET_RESERVE = 0.2
@@ -130,15 +133,25 @@ class Reconciler:
     # -- missed deliveries -----------------------------------------------------------------
 
     async def sweep(self) -> int:
-        """Ask GitHub to redeliver what never reached the bot since the last sweep; how many."""
-        cursor = int(await self._inbox.cursor(DELIVERIES_CURSOR) or 0)
-        horizon = self._clock() - REDELIVERY_WINDOW
-        newest = cursor
+        """Ask GitHub to redeliver what never reached the bot; how many it asked for.
+
+        The listing is read newest first, back to a little before where the last sweep
+        stopped (SWEEP_OVERLAP: a delivery still in flight then is listed later with an
+        earlier time) or 3 days, at most SWEEP_LIMIT items. Looking at a delivery twice is
+        harmless: one with a 2xx is skipped, and redeliveries are counted per GUID.
+        """
+        saved = await self._inbox.cursor(DELIVERIES_CURSOR)
+        now = self._clock()
+        since = max(
+            now - REDELIVERY_WINDOW,
+            datetime.fromisoformat(saved) - SWEEP_OVERLAP if saved else now - REDELIVERY_WINDOW,
+        )
         attempts: dict[str, list[dict[str, Any]]] = {}
+        seen = 0
         async for delivery in gh_app.deliveries(self._github):
-            if int(delivery["id"]) <= cursor or _when(delivery) < horizon:
-                break  # newest first: everything further was seen, or is too old
-            newest = max(newest, int(delivery["id"]))
+            seen += 1
+            if _when(delivery) < since or seen > SWEEP_LIMIT:
+                break
             attempts.setdefault(str(delivery["guid"]), []).append(delivery)
         redelivered = 0
         for guid, tries in attempts.items():
@@ -146,10 +159,14 @@ class Reconciler:
                 continue
             if await self._inbox.redeliveries(guid) >= MAX_REDELIVERIES:
                 continue
-            await gh_app.redeliver(self._github, int(tries[0]["id"]))
+            try:
+                await gh_app.redeliver(self._github, int(tries[0]["id"]))
+            except Exception as error:  # one refusal (a 422 at the window's edge) is not all
+                log.warning("redelivery of %s refused: %r", guid, error)
+                continue
             await self._inbox.redelivered(guid)
             redelivered += 1
-        await self._inbox.set_cursor(DELIVERIES_CURSOR, str(newest))
+        await self._inbox.set_cursor(DELIVERIES_CURSOR, now.isoformat())
         if redelivered:
             log.info("asked GitHub to redeliver %d missed deliveries", redelivered)
         return redelivered
@@ -176,15 +193,11 @@ class Reconciler:
         self, gh: InstallationClient, repo: RepoRef, issue: dict[str, Any], label: str
     ) -> int:
         number = int(issue["number"])
-        applied = [
-            event
-            for event in await gh_issues.label_events(gh, repo, number)
-            if str(event.get("label", {}).get("name", "")).casefold() == label.casefold()
-        ]
-        if not applied or not applied[-1].get("actor"):
-            log.warning("%s#%s has %r but no event says who applied it", repo, number, label)
+        history = await gh_issues.label_history(gh, repo, number)
+        event = label_application(history, label.casefold())
+        if event is None or not event.get("actor"):
+            log.info("%s#%s: %r was applied by a bot or taken off; not run", repo, number, label)
             return 0
-        event = applied[-1]
         new = 0
         for spec in self._catalogue.by_trigger_label(label):
             if not spec.runnable:

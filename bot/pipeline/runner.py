@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import overload
+from typing import Any, overload
 
 from bot.commands.catalogue import Catalogue, CommandSpec
 from bot.commands.context import (
@@ -30,6 +30,7 @@ from bot.commands.context import (
 )
 from bot.domain import Request, Run, RunStatus
 from bot.github import InstallationClient
+from bot.github import issues as gh_issues
 from bot.github.resilience import RUN_RETRY_BUDGET, RetryBudget
 from bot.pipeline.hooks import BUILTIN_HOOKS, PERMISSION_HOOK
 from bot.pipeline.limits import Breakers
@@ -98,13 +99,15 @@ class Pipeline:
         recorded: Callable[[Run], Awaitable[None]] | None = None,
         *,
         resumed: bool = False,
+        recording: Callable[[], None] | None = None,
     ) -> Run:
         """Run `request` to its end. `recorded` is awaited once the run's record is durable
         and its last hooks have run, before the final report is written to the issue.
 
         A `resumed` run was cut short before (the bot stopped): the status comment it may
         have posted is looked for by its marker and reused, and a state record it may have
-        written is kept as it is.
+        written is kept as it is. `recording` is called just before the record is written:
+        from then on the run's end is decided (too late to cancel).
         """
         spec = self.catalogue.get(request.command)
         if spec is None or spec.handler is None or spec.handler not in self._handlers:
@@ -128,6 +131,8 @@ class Pipeline:
                 run.error = f"{type(error).__name__}: {error}"
                 ending = _Ending(RunStatus.FAILED)
             run.finished_at = self._clock()
+            if recording is not None:
+                recording()
             version = await self._record(run, ending)
             if version is not None and ending.hook is not None:
                 after = replace(
@@ -146,13 +151,27 @@ class Pipeline:
         await self._reporter.finish(gh, run)
         return run
 
-    async def claim(self, request: Request, gh: InstallationClient, *, resumed: bool) -> bool:
-        """For a run a trigger label asked for: consume the label, so that the label runs
-        its command once, whoever saw it first (the webhook or the reconciler). False: the
-        run is not to happen. A resumed run may have consumed it before the bot stopped."""
+    async def claim(
+        self,
+        request: Request,
+        gh: InstallationClient,
+        hold: Callable[[str], Awaitable[bool]],
+    ) -> bool:
+        """For a run a trigger label asked for: take the label application, so that it runs
+        its command once, whoever saw it (the webhook, a redelivery, the reconciler). False:
+        the run is not to happen (another run holds it, or a person took the label off).
+
+        `hold(key)` claims a key durably for this run (True when it holds it, now or from an
+        attempt before a crash); the key is the label event's id, which every path finds.
+        """
         if request.trigger_label is None:
             return True
-        return await self._reporter.claim(gh, request) or resumed
+        history = await gh_issues.label_history(gh, request.repo, request.issue)
+        key = claim_key(history, request)
+        if key is None or not await hold(key):
+            return False
+        await self._reporter.claim(gh, request)
+        return True
 
     async def report(self, run: Run, gh: InstallationClient) -> None:
         """Write the report of a run recorded before the bot stopped (all of it idempotent:
@@ -348,6 +367,33 @@ class _Ending:
     keep: KeepUpdate | None = None
     # The run as its hooks last saw it; None when it failed before any hook could run.
     hook: HookInput | None = None
+
+
+def label_application(history: Sequence[Mapping[str, Any]], label: str) -> Mapping[str, Any] | None:
+    """The `labeled` event of a trigger label's latest application, from the issue's label
+    events (oldest first); None when there is none, a bot applied it (bots' labels never
+    run commands: invariant 7), or a person has since taken it off (withdrawn)."""
+    mine = [e for e in history if str(e.get("label", {}).get("name", "")).casefold() == label]
+    applied = [e for e in mine if e.get("event") == "labeled"]
+    if not applied or _by_a_bot(applied[-1]):
+        return None
+    latest = mine[-1]
+    if latest.get("event") == "unlabeled" and not latest.get("performed_via_github_app"):
+        return None
+    return applied[-1]
+
+
+def claim_key(history: Sequence[Mapping[str, Any]], request: Request) -> str | None:
+    """What a trigger-label run claims: its label application and its command."""
+    applied = label_application(history, (request.trigger_label or "").casefold())
+    if applied is None:
+        return None
+    return f"label:{request.repo}#{request.issue}:{applied['id']}:{request.command}"
+
+
+def _by_a_bot(event: Mapping[str, Any]) -> bool:
+    actor = event.get("actor") or {}
+    return bool(event.get("performed_via_github_app")) or actor.get("type") == "Bot"
 
 
 def blocked_reply(blockers: Sequence[StageOutcome]) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Collection
 
 from bot.config import StatusLabels
@@ -11,6 +13,8 @@ from bot.github import InstallationClient
 from bot.github import issues as gh_issues
 from bot.report import render
 from bot.report.labels import label_change
+
+log = logging.getLogger(__name__)
 
 
 class Reporter:
@@ -21,14 +25,12 @@ class Reporter:
         """👀 on the comment that asked (on the issue, for a trigger label)."""
         await self._react(gh, request, render.ACKNOWLEDGE_REACTION)
 
-    async def claim(self, gh: InstallationClient, request: Request) -> bool:
-        """Take the trigger label off the issue and show the request as queued; False when
-        the label is gone already: another run took this request (or someone removed it)."""
+    async def claim(self, gh: InstallationClient, request: Request) -> None:
+        """Take the trigger label off the issue (gone already is fine: an earlier attempt of
+        this run took it) and show the request as queued."""
         assert request.trigger_label is not None
-        taken = await gh_issues.take_label(gh, request.repo, request.issue, request.trigger_label)
-        if taken:
-            await gh_issues.add_labels(gh, request.repo, request.issue, [self.labels.queued])
-        return taken
+        await gh_issues.remove_label(gh, request.repo, request.issue, request.trigger_label)
+        await gh_issues.add_labels(gh, request.repo, request.issue, [self.labels.queued])
 
     async def start(
         self,
@@ -62,9 +64,12 @@ class Reporter:
         """Edit the status comment into the result, react, and move the label."""
         request = run.request
         assert run.status_comment_id is not None, "finish() follows start()"
-        await gh_issues.edit_comment(
-            gh, request.repo, run.status_comment_id, render.status_comment(run)
-        )
+        try:
+            await gh_issues.edit_comment(
+                gh, request.repo, run.status_comment_id, render.status_comment(run)
+            )
+        except gh_issues.Gone:  # someone deleted it; the record in state stands
+            log.warning("run %s: its status comment was deleted", run.id)
         # The result is on the issue; the reaction and the label follow it together. The
         # issue carries the running label this run put there, and nothing else of ours.
         await asyncio.gather(
@@ -83,7 +88,9 @@ class Reporter:
 
     async def _react(self, gh: InstallationClient, request: Request, content: str) -> None:
         if request.comment_id is not None:
-            await gh_issues.react_to_comment(gh, request.repo, request.comment_id, content)
+            # The comment that asked may have been deleted since: nothing to react on.
+            with contextlib.suppress(gh_issues.Gone):
+                await gh_issues.react_to_comment(gh, request.repo, request.comment_id, content)
         elif request.source is Source.LABEL:
             # Someone acted on the issue itself; it is where they will look.
             await gh_issues.react_to_issue(gh, request.repo, request.issue, content)

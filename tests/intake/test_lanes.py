@@ -111,3 +111,25 @@ async def test_a_broken_job_does_not_stop_its_lane() -> None:
     lanes.add("good", "good", lane="issue")
     await lanes.drain()
     assert done == ["good"]
+
+
+async def test_a_job_dropped_while_it_waits_for_its_turn_never_runs() -> None:
+    gate = asyncio.Event()
+    ran: list[str] = []
+
+    async def turn() -> None:
+        await gate.wait()
+
+    async def work(job: str) -> None:
+        ran.append(job)
+
+    lanes: Lanes[str] = Lanes(4, work, turn)
+    lanes.add("a", "job-a", lane="issue")
+    lanes.add("b", "job-b", lane=None)
+    for _ in range(10):
+        await asyncio.sleep(0)  # both now wait in their turn
+    assert lanes.drop("a") == "job-a"
+    assert lanes.drop("b") == "job-b"
+    gate.set()
+    await lanes.drain()
+    assert ran == []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.commands.context import CommandContext, Outcome, PastRun
+from bot.commands.context import CommandContext, Outcome, PastRun, RetryRefused
 from bot.domain import RunStatus
 from bot.markdown import code_span
 
@@ -21,7 +21,10 @@ async def handle(ctx: CommandContext) -> Outcome:
         return Outcome(markdown=f"There is no {where} to retry. Comment `/status` to see them.")
     if ctx.runs is None:
         raise RuntimeError("runs cannot be started from here")
-    new_run = await ctx.runs.retry(target, ctx.request)
+    try:
+        new_run = await ctx.runs.retry(target, ctx.request)
+    except RetryRefused as refused:
+        return Outcome(markdown=str(refused))
     line = code_span(f"/{target.command} {target.args_text}".strip())
     return Outcome(markdown=f"Running {line} (run `{target.run_id}`) again as run `{new_run}`.")
 
