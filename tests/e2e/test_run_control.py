@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 from bot.commands.context import CommandContext, Outcome
 from bot.commands.handlers import HANDLERS
 from bot.domain import RunStatus, Source
-from bot.sandbox import MAINTAINER, REPO
+from bot.sandbox import INSTALLATION_ID, MAINTAINER, REPO
 from bot.testing import KeyPair
 from tests.conftest import running
 from tests.e2e.test_commands import bot_comments
@@ -124,3 +126,36 @@ async def test_cancel_stops_the_running_run_and_drops_the_queued_one(
     assert "cancelled while it ran" in summary
     assert "dropped before it started" in summary
     assert "bot:running" not in view.labels
+
+
+async def test_removing_a_repository_stops_its_runs_and_keeps_the_audit(
+    tmp_path: Path, app_keys: KeyPair
+) -> None:
+    started = asyncio.Event()
+    never = asyncio.Event()
+    finished: list[str] = []
+
+    async def slow(ctx: CommandContext) -> Outcome:
+        started.set()
+        await never.wait()
+        finished.append(ctx.run_id)
+        return Outcome(markdown="slow done")
+
+    handlers = {**HANDLERS, "slow": slow}
+    async with running(
+        tmp_path / "data", app_keys, claude_dir=project(tmp_path), handlers=handlers
+    ) as h:
+        await h.comment(MAINTAINER, "/status", issue=2)  # an earlier run, recorded
+        await h.emulator.comment(REPO, 1, MAINTAINER, "/slow")
+        await asyncio.wait_for(started.wait(), 10)
+        await h.emulator.comment(REPO, 1, MAINTAINER, "/slow")  # queued behind it
+        await h.emulator.remove_repositories(INSTALLATION_ID, [REPO])
+        await h.settle()
+        assert h.bot.intake.in_flight == 0
+        runs = (await h.state()).runs
+        with contextlib.closing(sqlite3.connect(tmp_path / "data" / "inbox.sqlite3")) as journal:
+            outcomes = sorted(row[0] for row in journal.execute("SELECT outcome FROM jobs"))
+
+    assert finished == []
+    assert [r.command for r in runs] == ["status"]  # the audit stays
+    assert outcomes == ["succeeded", "uninstalled", "uninstalled"]  # nothing left unfinished
