@@ -292,8 +292,15 @@ class Intake:
             if by is None or task is None:
                 raise  # not /cancel: the bot is stopping; the inbox keeps the job
             task.uncancel()
-            reason = f"Cancelled by {by} while it ran."
-            run = await self._pipeline.end(request, gh, RunStatus.CANCELLED, reason, resumed=True)
+            await self._inbox.finished(job.run_id, str(RunStatus.CANCELLED))
+            await self._end_cancelled(job, f"Cancelled by {by} while it ran.", resumed=True)
+            if submitted is not None and not submitted.finished.done():
+                submitted.finished.set_result(None)
+            return
+        except _GivenUp:
+            log.error("run %s given up: even ending it keeps failing", job.run_id)
+            await self._inbox.finished(job.run_id, "given up")
+            return
         except Exception:
             # The pipeline records a handler's failure itself; reaching here means GitHub
             # or the store failed while recording the run. It stays in the inbox and is
@@ -320,8 +327,7 @@ class Intake:
         request = job.request
         attempts = await self._inbox.started(job.run_id)
         if attempts > MAX_ATTEMPTS + 2:  # even ending it keeps failing: stop spending budget
-            log.error("run %s given up after %d attempts", job.run_id, attempts - 1)
-            return job.recorded
+            raise _GivenUp
         if job.recorded is not None:  # only its report is left
             await self._pipeline.report(job.recorded, gh)
             return job.recorded
@@ -392,19 +398,26 @@ class Intake:
     async def _end_dropped(self, job: Job, by: str) -> None:
         """Record a dropped run as cancelled; a trigger label it was for is consumed, so
         that the reconciler does not ask for it again."""
-        request = job.request
-        gh = self._github.installation(request.installation_id)
-        try:
-            if request.trigger_label is not None:
+        if job.request.trigger_label is not None:
+            gh = self._github.installation(job.request.installation_id)
+            try:
                 await self._pipeline.claim(
-                    request, gh, lambda key: self._inbox.hold(key, job.run_id)
+                    job.request, gh, lambda key: self._inbox.hold(key, job.run_id)
                 )
-            reason = f"Cancelled by {by} before it started."
-            await self._pipeline.end(
-                request, gh, RunStatus.CANCELLED, reason, resumed=job.attempts > 0
-            )
+            except Exception:
+                log.exception("run %s was dropped, but its label could not be taken", job.run_id)
+        reason = f"Cancelled by {by} before it started."
+        await self._end_cancelled(job, reason, resumed=job.attempts > 0)
+
+    async def _end_cancelled(self, job: Job, reason: str, *, resumed: bool) -> None:
+        """Record a run (done in the inbox already) as cancelled, in state and on the
+        issue."""
+        self._metrics.inc("runs_total", status=str(RunStatus.CANCELLED))
+        gh = self._github.installation(job.request.installation_id)
+        try:
+            await self._pipeline.end(job.request, gh, RunStatus.CANCELLED, reason, resumed=resumed)
         except Exception:
-            log.exception("run %s was dropped, but its end could not be recorded", job.run_id)
+            log.exception("run %s was cancelled, but that could not be recorded", job.run_id)
 
     async def retry(self, past: PastRun, asked: Request) -> str:
         if asked.granted_permission is not None:
@@ -459,6 +472,10 @@ class Intake:
             )
         except Exception:
             log.exception("could not answer near-miss commands on %s", suggestions.repo)
+
+
+class _GivenUp(Exception):
+    """A run that broke every time, even when only ending it: it is left as it is."""
 
 
 def _new_job(request: Request) -> Job:

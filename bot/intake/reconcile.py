@@ -126,8 +126,16 @@ class Reconciler:
                 report.skipped_installations += 1
                 log.info("installation %s: API budget low, reconciled later", installation_id)
                 continue
-            for repo in await gh_app.repositories(gh):
-                await self._reconcile_repo(gh, repo, report)
+            try:
+                repos = await gh_app.repositories(gh)
+            except Exception:
+                log.exception("installation %s: repositories not listed", installation_id)
+                continue
+            for repo in repos:
+                try:
+                    await self._reconcile_repo(gh, repo, report)
+                except Exception:  # one repository's trouble is not every repository's
+                    log.exception("%s: not reconciled; the next pass tries again", repo)
         return report
 
     # -- missed deliveries -----------------------------------------------------------------
@@ -181,11 +189,15 @@ class Reconciler:
             for issue in await gh_issues.list_issues(gh, repo, state="open", labels=label):
                 report.enqueued += await self._enqueue(gh, repo, issue, label)
         since = time.time()
+        ended: set[int] = set()
         for status_label in (self._labels.running, self._labels.queued):
             for issue in await gh_issues.list_issues(gh, repo, labels=status_label):
                 number = int(issue["number"])
                 # A run that moved since this pass began owns the label: not stale.
-                if not await self._inbox.busy(repo.full_name, number, since - 1.0):
+                if number not in ended and not await self._inbox.busy(
+                    repo.full_name, number, since - 1.0
+                ):
+                    ended.add(number)
                     await self._end_stale(gh, repo, number, status_label)
                     report.stale += 1
 
@@ -226,7 +238,8 @@ class Reconciler:
         log.warning("%s#%s carries %r for a run that no longer exists", repo, issue, status_label)
         await gh_issues.create_comment(gh, repo, issue, STALE_NOTE)
         await gh_issues.add_labels(gh, repo, issue, [self._labels.failed])
-        await gh_issues.remove_label(gh, repo, issue, status_label)
+        for label in (self._labels.running, self._labels.queued):
+            await gh_issues.remove_label(gh, repo, issue, label)
 
 
 def _budget_low(gh: InstallationClient) -> bool:
