@@ -120,18 +120,6 @@ async def remove_label(gh: InstallationClient, repo: RepoRef, issue: int, label:
             raise
 
 
-async def take_label(gh: InstallationClient, repo: RepoRef, issue: int, label: str) -> bool:
-    """Remove a label; False when it was not there (someone, or another run, took it).
-    GitHub answers one of two removals 404, so this is an atomic claim."""
-    try:
-        await gh.delete(ISSUE + "/labels/{name}", _repo_vars(repo, issue_number=issue, name=label))
-    except BadRequest as error:
-        if error.status_code == 404:
-            return False
-        raise
-    return True
-
-
 async def get_issue(gh: InstallationClient, repo: RepoRef, issue: int) -> dict[str, Any] | None:
     """The issue, or None when it does not exist (GitHub's 404, and 410 when deleted)."""
     try:

@@ -73,11 +73,6 @@ class Lanes(Generic[_J]):
         """Every job here: its key, the job, and whether it has started."""
         return [(key, entry.job, entry.task is not None) for key, entry in self._entries.items()]
 
-    def queued(self, key: str) -> bool:
-        """Whether `key` waits for its turn (added, not started)."""
-        entry = self._entries.get(key)
-        return entry is not None and entry.task is None
-
     def drop(self, key: str) -> _J | None:
         """Take a job that has not started out of its lane; its job, or None."""
         entry = self._entries.get(key)

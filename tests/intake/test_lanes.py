@@ -43,8 +43,12 @@ async def test_one_lane_runs_in_order_one_at_a_time() -> None:
         lanes.add(name, name, lane="issue-1")
     lanes.add("x", "x", lane="issue-2")
     await until(lambda: recorder.started == ["a", "x"])
-    assert lanes.queued("b")
-    assert lanes.queued("c")
+    assert [(key, started) for key, _, started in lanes.entries()] == [
+        ("a", True),
+        ("b", False),
+        ("c", False),
+        ("x", True),
+    ]
     recorder.gate("a").set()
     await until(lambda: recorder.started == ["a", "x", "b"])
     recorder.gate("b").set()
