@@ -118,10 +118,7 @@ class Pipeline:
         await self._reporter.acknowledge(gh, request)
         self._move(run, RunStatus.RUNNING)
         run.started_at = self._clock()
-        present = request.issue_labels
-        if request.trigger_label is not None:  # claimed: the queued label replaced it
-            present = present - {request.trigger_label} | {self._reporter.labels.queued}
-        await self._reporter.start(gh, run, present, resumed=resumed)
+        await self._reporter.start(gh, run, self._present(request), resumed=resumed)
         releases: list[Callable[[], None]] = []
         try:
             try:
@@ -197,10 +194,16 @@ class Pipeline:
             run.error = reason
         else:
             run.summary = reason
-        await self._reporter.start(gh, run, request.issue_labels, resumed=resumed)
+        await self._reporter.start(gh, run, self._present(request), resumed=resumed)
         await self._record(run, _Ending(status))
         await self._reporter.finish(gh, run)
         return run
+
+    def _present(self, request: Request) -> frozenset[str]:
+        """The issue's labels as a run starts: a claimed trigger label became `queued`."""
+        if request.trigger_label is None:
+            return request.issue_labels
+        return request.issue_labels - {request.trigger_label} | {self._reporter.labels.queued}
 
     async def _record(self, run: Run, ending: _Ending) -> str | None:
         """Make the run's record and result durable, and end the run: the state version.

@@ -7,6 +7,8 @@ import contextlib
 import logging
 from collections.abc import Collection
 
+from cachetools import LRUCache
+
 from bot.config import StatusLabels
 from bot.domain import RepoRef, Request, Run, RunStatus, Source
 from bot.github import InstallationClient
@@ -20,6 +22,9 @@ log = logging.getLogger(__name__)
 class Reporter:
     def __init__(self, labels: StatusLabels):
         self.labels = labels
+        # The status label this process last put on each issue: another run on the issue
+        # (one that does not wait its turn, such as /cancel) may have moved it meanwhile.
+        self._shown: LRUCache[tuple[RepoRef, int], str] = LRUCache(maxsize=10_000)
 
     async def acknowledge(self, gh: InstallationClient, request: Request) -> None:
         """👀 on the comment that asked (on the issue, for a trigger label)."""
@@ -71,10 +76,12 @@ class Reporter:
         except gh_issues.Gone:  # someone deleted it; the record in state stands
             log.warning("run %s: its status comment was deleted", run.id)
         # The result is on the issue; the reaction and the label follow it together. The
-        # issue carries the running label this run put there, and nothing else of ours.
+        # issue carries the running label this run put there, and perhaps the label
+        # another run put there since.
+        present = {self.labels.running, self._shown.get((request.repo, request.issue), "")}
         await asyncio.gather(
             self._react(gh, request, render.FINAL_REACTIONS[run.status]),
-            self._move_label(gh, request, [self.labels.running], run.status),
+            self._move_label(gh, request, present - {""}, run.status),
         )
 
     async def suggest(
@@ -105,6 +112,7 @@ class Reporter:
         status: RunStatus,
     ) -> None:
         change = label_change(present, status, self.labels)
+        self._shown[request.repo, request.issue] = self.labels.for_status(status)
         if change.add:
             await gh_issues.add_labels(gh, request.repo, request.issue, list(change.add))
         for name in change.remove:

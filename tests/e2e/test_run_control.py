@@ -27,7 +27,9 @@ def project(tmp_path: Path) -> Path:
     (commands / "flaky.md").write_text(
         "---\nhandler: flaky\npermission: read\nparameters:\n  text: string\n---\nFlaky.\n"
     )
-    (commands / "slow.md").write_text("---\nhandler: slow\npermission: read\n---\nSlow.\n")
+    (commands / "slow.md").write_text(
+        "---\nhandler: slow\npermission: read\ntrigger-labels: [slow:requested]\n---\nSlow.\n"
+    )
     return claude
 
 
@@ -159,3 +161,30 @@ async def test_removing_a_repository_stops_its_runs_and_keeps_the_audit(
     assert finished == []
     assert [r.command for r in runs] == ["status"]  # the audit stays
     assert outcomes == ["succeeded", "uninstalled", "uninstalled"]  # nothing left unfinished
+
+
+async def test_a_cancelled_label_run_leaves_no_queue_label_behind(
+    tmp_path: Path, app_keys: KeyPair
+) -> None:
+    started = asyncio.Event()
+    never = asyncio.Event()
+
+    async def slow(ctx: CommandContext) -> Outcome:
+        started.set()
+        await never.wait()
+        return Outcome(markdown="slow done")
+
+    handlers = {**HANDLERS, "slow": slow}
+    async with running(
+        tmp_path / "data", app_keys, claude_dir=project(tmp_path), handlers=handlers
+    ) as h:
+        await h.emulator.comment(REPO, 3, MAINTAINER, "/slow")
+        await asyncio.wait_for(started.wait(), 10)
+        await h.emulator.label_issue(REPO, 3, "slow:requested", MAINTAINER)  # waits its turn
+        await h.comment("triager", "/cancel", issue=3)
+        labels = h.emulator.issue_view(REPO, 3).labels
+        report = await h.bot.reconciler.run_once()
+        await h.settle()
+
+    assert [name for name in labels if name.startswith(("bot:", "slow:"))] == ["bot:succeeded"]
+    assert (report.enqueued, report.stale) == (0, 0)
