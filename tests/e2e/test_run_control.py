@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.commands.context import CommandContext, Outcome
+from bot.commands.context import CommandContext, Handler, Outcome
 from bot.commands.handlers import HANDLERS
 from bot.domain import RunStatus, Source
 from bot.sandbox import INSTALLATION_ID, MAINTAINER, REPO
@@ -31,6 +31,17 @@ def project(tmp_path: Path) -> Path:
         "---\nhandler: slow\npermission: read\ntrigger-labels: [slow:requested]\n---\nSlow.\n"
     )
     return claude
+
+
+def slow_handlers(started: asyncio.Event) -> dict[str, Handler]:
+    """The bot's handlers and `/slow`, which sets `started` and then never ends by itself."""
+
+    async def slow(ctx: CommandContext) -> Outcome:
+        started.set()
+        await asyncio.Event().wait()
+        return Outcome(markdown="slow done")
+
+    return {**HANDLERS, "slow": slow}
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -95,16 +106,8 @@ async def test_cancel_stops_the_running_run_and_drops_the_queued_one(
     tmp_path: Path, app_keys: KeyPair
 ) -> None:
     started = asyncio.Event()
-    never = asyncio.Event()
-
-    async def slow(ctx: CommandContext) -> Outcome:
-        started.set()
-        await never.wait()
-        return Outcome(markdown="slow done")
-
-    handlers = {**HANDLERS, "slow": slow}
     async with running(
-        tmp_path / "data", app_keys, claude_dir=project(tmp_path), handlers=handlers
+        tmp_path / "data", app_keys, claude_dir=project(tmp_path), handlers=slow_handlers(started)
     ) as h:
         await h.emulator.comment(REPO, 1, MAINTAINER, "/slow")
         await asyncio.wait_for(started.wait(), 10)
@@ -167,16 +170,8 @@ async def test_a_cancelled_label_run_leaves_no_queue_label_behind(
     tmp_path: Path, app_keys: KeyPair
 ) -> None:
     started = asyncio.Event()
-    never = asyncio.Event()
-
-    async def slow(ctx: CommandContext) -> Outcome:
-        started.set()
-        await never.wait()
-        return Outcome(markdown="slow done")
-
-    handlers = {**HANDLERS, "slow": slow}
     async with running(
-        tmp_path / "data", app_keys, claude_dir=project(tmp_path), handlers=handlers
+        tmp_path / "data", app_keys, claude_dir=project(tmp_path), handlers=slow_handlers(started)
     ) as h:
         await h.emulator.comment(REPO, 3, MAINTAINER, "/slow")
         await asyncio.wait_for(started.wait(), 10)
