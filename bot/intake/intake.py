@@ -24,7 +24,7 @@ import re
 import shlex
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -82,16 +82,15 @@ class TargetError(LookupError):
         super().__init__(message)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Submitted:
-    """A run submitted by `submit`: what was asked, its end (None when the run broke before
-    its record), and the run once its record is durable (its result is known then, before
-    the final report)."""
+    """A run submitted by `submit`: what was asked, the run once its record is durable (its
+    result is known then, before the final report), and its end (None when the run broke
+    before its record)."""
 
     request: Request
+    recorded: asyncio.Future[Run]
     finished: asyncio.Future[Run | None]
-    recorded: Run | None = None
-    on_recorded: Callable[[Run], None] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,25 +208,20 @@ class Intake:
         return Target(installation_id, labels)
 
     async def submit(
-        self,
-        request: Request,
-        recorded: Callable[[Run], None] | None = None,
-        *,
-        also_known_as: str | None = None,
+        self, request: Request, *, also_known_as: str | None = None
     ) -> tuple[str, bool]:
         """Persist and run `request`: its run id, and whether it is new.
 
         When its delivery id (or `also_known_as`, another identity of the same call) was
         submitted before, nothing runs twice: the answer is the run id first submitted, and
-        False. `submitted_run` finds the run while this process remembers it. `recorded` is
-        called once the run's record is durable (see Pipeline.run).
+        False. `submitted_run` finds the run while this process remembers it.
         """
         run_id = run_id_for(request)
         if run_id in self._runs:
             self._metrics.inc("deliveries_total", outcome="duplicate")
             return run_id, False
-        submitted = Submitted(request, asyncio.get_running_loop().create_future())
-        submitted.on_recorded = recorded
+        loop = asyncio.get_running_loop()
+        submitted = Submitted(request, loop.create_future(), loop.create_future())
         keys = [request.delivery_id] + ([also_known_as] if also_known_as else [])
         # Claimed before the write, so that a second identical call finds this one.
         self._runs[run_id] = submitted
@@ -347,10 +341,8 @@ class Intake:
 
         async def on_recorded(run: Run) -> None:
             await self._inbox.recorded(run)
-            if submitted is not None:
-                submitted.recorded = run
-                if submitted.on_recorded is not None:
-                    submitted.on_recorded(run)
+            if submitted is not None and not submitted.recorded.done():
+                submitted.recorded.set_result(run)
 
         return await self._pipeline.run(
             request,

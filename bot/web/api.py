@@ -146,24 +146,18 @@ class CommandApi:
             delivery_id=delivery_id,
             received_at=self._clock(),
         )
-        # Answered once the run's record is durable; its comment is edited just after.
-        recorded: asyncio.Future[Run] = asyncio.get_running_loop().create_future()
-        run_id, new = await self._intake.submit(request, _resolve(recorded))
-        submitted = self._intake.submitted_run(run_id)
-        waiting: set[asyncio.Future[Any]] = {recorded}
+        run_id, new = await self._intake.submit(request)
         if not new:  # this Idempotency-Key was used before
             self._check_same_call(request)
-            if submitted is None:  # before the bot restarted: its end is in state
-                return _pending(run_id)
-            if submitted.recorded is not None:
-                return _finished(submitted.recorded)
-            waiting = set()
-        assert submitted is not None, "a new run is remembered"
-        waiting.add(submitted.finished)
-        done, _ = await asyncio.wait(waiting, timeout=self._wait_s, return_when="FIRST_COMPLETED")
-        if recorded in done:
-            return _finished(recorded.result())
-        if submitted.finished in done:
+        submitted = self._intake.submitted_run(run_id)
+        if submitted is None:  # submitted before the bot restarted: its end is in state
+            return _pending(run_id)
+        # Answered once the run's record is durable; its comment is edited just after.
+        waiting: set[asyncio.Future[Any]] = {submitted.recorded, submitted.finished}
+        await asyncio.wait(waiting, timeout=self._wait_s, return_when="FIRST_COMPLETED")
+        if submitted.recorded.done():
+            return _finished(submitted.recorded.result())
+        if submitted.finished.done():
             return _finished(submitted.finished.result())
         return _pending(run_id)
 
@@ -175,8 +169,8 @@ class CommandApi:
             asked = submitted.request
             if not _may_see(token, asked.repo, asked.command):
                 raise ApiError(404, "run_not_found", f"no run {run_id} that this token may see")
-            if submitted.recorded is not None:
-                return _finished(submitted.recorded)
+            if submitted.recorded.done():
+                return _finished(submitted.recorded.result())
             if not submitted.finished.done():
                 return _pending(run_id)
             if submitted.finished.result() is None:
@@ -232,14 +226,6 @@ class CommandApi:
                 f"this token may make {token.rate_limit} calls; try again in {seconds} s",
                 headers={"Retry-After": str(seconds)},
             )
-
-
-def _resolve(future: asyncio.Future[Run]) -> Callable[[Run], None]:
-    def resolve(run: Run) -> None:
-        if not future.done():
-            future.set_result(run)
-
-    return resolve
 
 
 async def _no_such_endpoint(http: web.Request) -> web.Response:
