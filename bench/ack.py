@@ -103,6 +103,8 @@ class Measured:
     wall_s: float
     latencies_ms: list[float]
     statuses: Counter[int | str] = field(default_factory=Counter)
+    # The server process's CPU time (all its threads) while it took the measured load.
+    cpu_s: float | None = None
 
     @property
     def failures(self) -> int:
@@ -116,6 +118,20 @@ class Measured:
 
     def p(self, fraction: float) -> float:
         return percentile(self.latencies_ms, fraction)
+
+    @property
+    def cpu_per_delivery_us(self) -> str:
+        return "n/a" if self.cpu_s is None else f"{self.cpu_s / self.deliveries * 1e6:.0f}"
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time of process `pid` so far (Linux's /proc), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    # utime and stime are fields 14 and 15 of the whole line, in clock ticks.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- the load --------------------------------------------------------------------------
@@ -208,16 +224,20 @@ async def send(
 
 
 async def measure(
-    server: str, url: str, bodies: list[bytes], deliveries: int, warm_up: int, connections: int
+    server: Child, name: str, bodies: list[bytes], deliveries: int, warm_up: int, connections: int
 ) -> Measured:
+    url, pid = server.info["url"], server.process.pid
     connector = aiohttp.TCPConnector(limit=connections)
     async with aiohttp.ClientSession(connector=connector, timeout=DELIVERY_TIMEOUT) as session:
         _, warm_statuses, _ = await send(session, url, bodies, warm_up, connections)
+        cpu_before = cpu_seconds(pid)
         latencies, statuses, wall = await send(session, url, bodies, deliveries, connections)
+        cpu_after = cpu_seconds(pid)
     for status, count in warm_statuses.items():
         if not (isinstance(status, int) and 200 <= status < 300):
             statuses[f"{status} (warm-up)"] += count
-    return Measured(server, deliveries, wall, latencies, statuses)
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return Measured(name, deliveries, wall, latencies, statuses, cpu)
 
 
 # -- the servers, each in a child process -------------------------------------------------
@@ -409,11 +429,12 @@ async def wait_for_work(base: str, timeout_s: float) -> str:
 
 def table(rows: list[Measured]) -> str:
     lines = [
-        "| server | deliveries | req/s | p50 ms | p99 ms |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| server | deliveries | req/s | p50 ms | p99 ms | server CPU µs/delivery |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     lines += [
-        f"| {m.server} | {m.deliveries} | {m.per_second:.0f} | {m.p(0.5):.2f} | {m.p(0.99):.2f} |"
+        f"| {m.server} | {m.deliveries} | {m.per_second:.0f} | {m.p(0.5):.2f} | {m.p(0.99):.2f} "
+        f"| {m.cpu_per_delivery_us} |"
         for m in rows
     ]
     return "\n".join(lines)
@@ -455,15 +476,13 @@ async def main() -> None:
     bodies = list(by_comment.values())
     rows: list[Measured] = []
     async with child("bare") as bare:
-        rows.append(
-            await measure("bare", bare.info["url"], bodies, deliveries, warm_up, connections)
-        )
+        rows.append(await measure(bare, "bare", bodies, deliveries, warm_up, connections))
     async with child("bot") as bot:
         if bot.info["comment_ids"] != list(by_comment):
             raise RuntimeError(
                 f"the emulator's comments are {bot.info['comment_ids']}, not {list(by_comment)}"
             )
-        rows.append(await measure("bot", bot.info["url"], bodies, deliveries, warm_up, connections))
+        rows.append(await measure(bot, "bot", bodies, deliveries, warm_up, connections))
         drained = await wait_for_work(bot.info["base"], drain_s)
 
     sizes = sorted(len(body) for body in bodies)

@@ -69,7 +69,6 @@ __all__ = [
 # How alike a typed name and a known one must be (difflib ratio) to suggest the known one.
 SUGGESTION_CUTOFF = 0.75
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _FENCE = re.compile(r"(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)")
 _CLOSING_FENCE = re.compile(r"(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*")
 _COMMENT_OR_CODE_SPAN = re.compile(r"<!--|`+")
@@ -187,7 +186,7 @@ def _read(
     Suggestions stop at the limit because each costs a difflib pass over the known names,
     and a long comment of `/typos` should not cost seconds.
     """
-    by_lower = _lowercase_index(known)
+    by_lower: dict[str, str] | None = None  # built at the first near miss: most have none
     commands: list[CommandLine] = []
     near_misses: list[NearMiss] = []
     for line_number, text in _visible_lines(body):
@@ -198,8 +197,11 @@ def _read(
         name = match["name"]
         if name in known:
             commands.append(CommandLine(name, match["args"] or "", line, line_number))
-        elif len(near_misses) < near_miss_limit and (suggestion := _suggestion(name, by_lower)):
-            near_misses.append(NearMiss(name, suggestion, line_number))
+        elif len(near_misses) < near_miss_limit:
+            if by_lower is None:
+                by_lower = _lowercase_index(known)
+            if suggestion := _suggestion(name, by_lower):
+                near_misses.append(NearMiss(name, suggestion, line_number))
     return commands, near_misses
 
 
@@ -228,7 +230,7 @@ def _visible_lines(body: str) -> Iterator[tuple[int, str]]:
     """(line number, text outside HTML comments) for each line outside fenced code."""
     fence: _Fence | None = None
     in_comment = False
-    for line_number, raw in enumerate(_LINE_BREAK.split(body.removeprefix("\ufeff")), 1):
+    for line_number, raw in enumerate(_lines(body), 1):
         line = raw.rstrip()
         if fence is not None:
             if fence.is_closed_by(line):
@@ -242,6 +244,15 @@ def _visible_lines(body: str) -> Iterator[tuple[int, str]]:
         # the quote), but comments still open and close on it: leaving one open hides more.
         if not line.lstrip().startswith(">"):
             yield line_number, text
+
+
+def _lines(body: str) -> list[str]:
+    """The lines of `body`, whatever its line endings (str methods: this is the hot path of
+    every comment delivery, and a regex split costs several times as much)."""
+    text = body.removeprefix("\ufeff")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.split("\n")
 
 
 @dataclass(frozen=True)
@@ -277,6 +288,8 @@ def _columns(indent: str) -> int:
 
 def _outside_comments(line: str, in_comment: bool) -> tuple[str, bool]:
     """The text of `line` outside HTML comments, and whether a comment is open at its end."""
+    if not in_comment and "<!--" not in line and "`" not in line:
+        return line, False  # most lines: plain text
     parts: list[str] = []
     pos = 0
     while True:

@@ -3,8 +3,9 @@
 SQLite in WAL mode, one file under DATA_DIR. Writes queued during one turn of the event
 loop are committed together at the end of it, in one transaction (group commit), and each
 caller is answered once its write is on disk: the WAL file is fsynced after the commit,
-once for every write committed meanwhile. Each write runs in a savepoint, so one failing
-write fails its caller only.
+once for every write committed meanwhile. The deliveries accepted in a turn are written
+in a few statements for them all (acceptance is what GitHub waits for); every other write
+runs in a savepoint, so one failing write fails its caller only.
 
 Why this split: SQLite's own `synchronous=FULL` fsyncs inside COMMIT, which would stall the
 event loop for the fsync; a writer thread running the whole transaction would wait for the
@@ -114,12 +115,26 @@ class _Op:
     future: asyncio.Future[Any]
 
 
+@dataclass(slots=True)
+class _Accept:
+    """A delivery to persist. Acceptance is the hot path (the bot answers GitHub after it),
+    so the deliveries of one turn are written together, in a few statements for them all."""
+
+    keys: tuple[str, ...]
+    received_at: float
+    first_run: str
+    jobs: list[tuple[Any, ...]]  # rows of the jobs table
+    future: asyncio.Future[str | None]
+
+
 class Inbox:
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time):
         self.path = path
         self._clock = clock
         self._conn: sqlite3.Connection | None = None
         self._wal: int | None = None  # the WAL file, to fsync
+        # Writes waiting for the end of this turn of the event loop.
+        self._accepts: list[_Accept] = []
         self._pending: list[_Op] = []
         # Committed, waiting for the next fsync of the WAL; the task doing fsyncs, if any.
         self._unsynced: list[_Result] = []
@@ -141,7 +156,7 @@ class Inbox:
     async def close(self) -> None:
         if self._conn is None:
             return
-        while self._pending or self._syncer is not None:
+        while self._accepts or self._pending or self._syncer is not None:
             self._flush()
             if self._syncer is not None:
                 await self._syncer
@@ -159,7 +174,6 @@ class Inbox:
         accepted before, nothing is written and the answer is the run id first accepted
         under that key ("" if that delivery ran nothing)."""
         now = self._clock()
-        first_run = jobs[0][0] if jobs else ""
         rows = [
             (
                 run_id,
@@ -172,26 +186,10 @@ class Inbox:
             )
             for run_id, request in jobs
         ]
-
-        def write(conn: sqlite3.Connection) -> str | None:
-            for key in keys:
-                row = conn.execute("SELECT run_id FROM deliveries WHERE id = ?", (key,)).fetchone()
-                if row is not None:
-                    return str(row[0])
-            conn.executemany(
-                "INSERT INTO deliveries (id, received_at, run_id) VALUES (?, ?, ?)",
-                [(key, now, first_run) for key in dict.fromkeys(keys)],
-            )
-            conn.executemany(
-                "INSERT OR IGNORE INTO jobs"
-                " (run_id, delivery_id, repo, issue, request, phase, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            return None
-
-        earlier: str | None = await self._submit(write)
-        return earlier
+        first_run = jobs[0][0] if jobs else ""
+        future: asyncio.Future[str | None] = self._enqueue()
+        self._accepts.append(_Accept(tuple(dict.fromkeys(keys)), now, first_run, rows, future))
+        return await future
 
     async def hold(self, key: str, run_id: str) -> bool:
         """Claim `key` for `run_id`: True when this run holds it (now, or from an earlier
@@ -332,26 +330,32 @@ class Inbox:
 
     # -- group commit ----------------------------------------------------------------------
 
-    async def _submit(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+    def _enqueue(self) -> asyncio.Future[Any]:
+        """A future for a write about to be queued; the flush is due at the end of the turn."""
         if self._conn is None:
             raise InboxError("the inbox is not open")
         loop = asyncio.get_running_loop()
-        if not self._pending:
+        if not self._pending and not self._accepts:
             loop.call_soon(self._flush)
-        future = loop.create_future()
+        return loop.create_future()
+
+    async def _submit(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        future = self._enqueue()
         self._pending.append(_Op(fn, future))
         return await future
 
     def _flush(self) -> None:
+        accepts, self._accepts = self._accepts, []
         ops, self._pending = self._pending, []
         if self._conn is None:
-            for op in ops:
-                if not op.future.done():
-                    op.future.set_exception(InboxError("the inbox is closed"))
+            closed = InboxError("the inbox is closed")
+            for future in [a.future for a in accepts] + [op.future for op in ops]:
+                if not future.done():
+                    future.set_exception(closed)
             return
-        if not ops:
+        if not accepts and not ops:
             return
-        self._unsynced.extend(_commit(self._conn, ops))
+        self._unsynced.extend(_commit(self._conn, accepts, ops))
         self.commits += 1
         if self._syncer is None:
             self._syncer = asyncio.ensure_future(self._sync())
@@ -421,13 +425,13 @@ def _answer(results: list[_Result], failure: InboxError | None) -> None:
             future.set_result(value)
 
 
-def _commit(conn: sqlite3.Connection, ops: list[_Op]) -> list[_Result]:
-    """Run `ops` in one transaction; what each caller is to be told."""
-    results: list[_Result] = []
-    if not ops:
-        return results
+def _commit(conn: sqlite3.Connection, accepts: list[_Accept], ops: list[_Op]) -> list[_Result]:
+    """Write `accepts` and run `ops` in one transaction; what each caller is to be told.
+    The accepted deliveries go first: no op of this turn can refer to their jobs, which
+    are scheduled only once their callers are answered."""
     try:
         conn.execute("BEGIN IMMEDIATE")
+        results = _write_accepts(conn, accepts)
         for op in ops:
             conn.execute("SAVEPOINT op")
             try:
@@ -444,5 +448,52 @@ def _commit(conn: sqlite3.Connection, ops: list[_Op]) -> list[_Result]:
         with contextlib.suppress(sqlite3.Error):
             conn.execute("ROLLBACK")
         failure = InboxError(f"the inbox could not be written: {error}")
-        return [(op.future, None, failure) for op in ops]
+        return [(a.future, None, failure) for a in accepts] + [
+            (op.future, None, failure) for op in ops
+        ]
     return results
+
+
+def _write_accepts(conn: sqlite3.Connection, accepts: list[_Accept]) -> list[_Result]:
+    """Each delivery is new unless one of its keys is known, from the file or from an
+    earlier delivery of the same turn; only new ones are written."""
+    if not accepts:
+        return []
+    known = _known_deliveries(conn, {key for accept in accepts for key in accept.keys})
+    deliveries: list[tuple[str, float, str]] = []
+    jobs: list[tuple[Any, ...]] = []
+    results: list[_Result] = []
+    for accept in accepts:
+        earlier = next((known[key] for key in accept.keys if key in known), None)
+        if earlier is None:
+            for key in accept.keys:
+                known[key] = accept.first_run
+                deliveries.append((key, accept.received_at, accept.first_run))
+            jobs.extend(accept.jobs)
+        results.append((accept.future, earlier, None))
+    conn.executemany(
+        "INSERT INTO deliveries (id, received_at, run_id) VALUES (?, ?, ?)", deliveries
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO jobs"
+        " (run_id, delivery_id, repo, issue, request, phase, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        jobs,
+    )
+    return results
+
+
+# SQLite allows at least 999 parameters in a statement (more since 3.32).
+_KEYS_PER_QUERY = 500
+
+
+def _known_deliveries(conn: sqlite3.Connection, keys: set[str]) -> dict[str, str]:
+    """The run id first accepted under each of `keys` that the inbox knows."""
+    known: dict[str, str] = {}
+    listed = list(keys)
+    for start in range(0, len(listed), _KEYS_PER_QUERY):
+        chunk = listed[start : start + _KEYS_PER_QUERY]
+        marks = ", ".join("?" * len(chunk))
+        query = f"SELECT id, run_id FROM deliveries WHERE id IN ({marks})"
+        known.update((str(key), str(run_id)) for key, run_id in conn.execute(query, chunk))
+    return known

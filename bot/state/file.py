@@ -6,7 +6,8 @@ old file and the folder fsynced: a crash leaves either the old state or the new 
 Updates that arrive while a write is in flight are applied together in the next write
 (group commit): one fsync for many runs, each caller answered when its own update is
 durable. The parsed state is kept in memory and trusted while the file's size and
-modification time are unchanged, so reads cost a `stat`, not a parse.
+modification time are unchanged, so reads cost a `stat`, not a parse; while the store's
+own write is replacing the file, reads get the state before it without a `stat`.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ class FileStore:
         self._writer: asyncio.Task[None] | None = None
         # The state as last read or written, and the file's (mtime_ns, size) then.
         self._cached: tuple[BotState, int, tuple[int, int]] | None = None
+        # While the writer replaces the file, the file is ours and the cache is the state:
+        # a read then must not take the half-finished write for someone else's edit.
+        self._saving = False
 
     async def read(self) -> BotState:
         """The current state; shared with the store, so never change it in place."""
@@ -95,7 +99,7 @@ class FileStore:
         if not applied:
             return
         try:
-            stamp = await asyncio.to_thread(self._save, state, version + 1)
+            stamp = await self._save_apart(state, version + 1)
         except StateError:
             raise
         except Exception:
@@ -103,12 +107,22 @@ class FileStore:
             state, applied = _apply(base, applied, check=True)
             if not applied:
                 return
-            stamp = await asyncio.to_thread(self._save, state, version + 1)
+            stamp = await self._save_apart(state, version + 1)
         self._cached = (state, version + 1, stamp)
         for pending in applied:
             pending.done.set_result(Written(str(version + 1)))
 
+    async def _save_apart(self, state: BotState, version: int) -> tuple[int, int]:
+        """`_save` on a thread; the cache answers reads meanwhile."""
+        self._saving = True
+        try:
+            return await asyncio.to_thread(self._save, state, version)
+        finally:
+            self._saving = False
+
     async def _current(self) -> tuple[BotState, int]:
+        if self._cached is not None and self._saving:
+            return self._cached[0], self._cached[1]
         stamp = self._stamp()
         if self._cached is not None and self._cached[2] == stamp:
             return self._cached[0], self._cached[1]

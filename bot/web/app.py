@@ -8,7 +8,6 @@ missing delivery header 400, an event the bot does not handle 200 and nothing do
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -20,6 +19,7 @@ from bot.intake import Intake, PayloadError
 from bot.intake.inbox import InboxError
 from bot.metrics import Metrics
 from bot.web.api import CommandApi
+from bot.web.body import load_json
 from bot.web.external import ExternalWebhooks
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,8 @@ class WebhookView:
         event = request.headers["X-GitHub-Event"]
         delivery_id = request.headers["X-GitHub-Delivery"]
         try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
+            payload = load_json(body)
+        except ValueError:
             return _error(400, "body is not valid JSON")
         if not isinstance(payload, dict):
             return _error(400, "body is not a JSON object")

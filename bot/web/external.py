@@ -8,7 +8,6 @@ counted, never run. Each delivery id (or, without one, each signed body) is hand
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -30,6 +29,7 @@ from bot.intake.external import (
 from bot.intake.intake import ParameterProblem, TargetError, direct_request
 from bot.metrics import Metrics
 from bot.web.api import ApiError, read_body, target_error
+from bot.web.body import load_json
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,8 @@ class ExternalWebhooks:
         if problem is not None:
             raise ApiError(401, "bad_signature", problem)
         try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError):
+            payload = load_json(body)
+        except ValueError:
             raise ApiError(400, "bad_json", "the body must be a JSON object") from None
         if not isinstance(payload, dict):
             raise ApiError(400, "bad_json", "the body must be a JSON object")

@@ -54,6 +54,7 @@ def comment_payload(body: str) -> bytes:
 
 HELP = comment_payload("/help")
 NOT_JSON = b"{not json"
+TOO_DEEP = b"[" * 100_000 + b"]" * 100_000
 A_LIST = b"[1, 2]"
 NO_ISSUE = b'{"action": "created", "comment": {}}'
 STARRED = b'{"action": "started"}'
@@ -80,6 +81,7 @@ BAD_REQUESTS = [
         "missing X-Hub-Signature-256",
     ),
     ("body not JSON", NOT_JSON, signed_headers(NOT_JSON, "issue_comment"), 400, "not valid JSON"),
+    ("JSON nested too deeply", TOO_DEEP, signed_headers(TOO_DEEP, "issue_comment"), 400, "JSON"),
     ("JSON, not an object", A_LIST, signed_headers(A_LIST, "issue_comment"), 400, "not a JSON"),
     (
         "no delivery id",
@@ -122,6 +124,17 @@ async def test_payload_over_25_mb_is_refused(harness: Harness) -> None:
     assert status == 413
     assert "payload too large" in text
     assert harness.emulator.requests == []
+
+
+async def test_json_the_fast_parser_refuses_is_still_read(harness: Harness) -> None:
+    # A lone surrogate, which GitHub's JSON (like the emulator's) escapes as `\ud800`:
+    # valid JSON that orjson refuses (bot/web/body.py).
+    delivery = await harness.comment(MAINTAINER, "/help\n\ud800", issue=1)
+    await harness.settle()
+
+    assert delivery.status_code == 202
+    (reply,) = bot_comments(harness.emulator.issue_view(REPO, 1))
+    assert "/help" in reply
 
 
 async def test_ping_is_answered(harness: Harness) -> None:

@@ -101,6 +101,22 @@ async def test_concurrent_writes_share_commits(inbox: Inbox) -> None:
     assert inbox.commits - before < 100  # group commit: far fewer fsyncs than deliveries
 
 
+async def test_a_delivery_repeated_within_one_commit_is_a_duplicate(inbox: Inbox) -> None:
+    await inbox.accept(["d-0"], [])
+    # All in one turn of the loop, so in one transaction: the second d-1 and the second
+    # identity of d-3 meet their first within the batch, d-0 meets it in the file.
+    answers = await asyncio.gather(
+        inbox.accept(["d-1"], [("run-1", request("d-1"))]),
+        inbox.accept(["d-1"], [("run-1b", request("d-1"))]),
+        inbox.accept(["d-0"], [("run-0", request("d-0"))]),
+        inbox.accept(["d-3", "signed:x"], [("run-3", request("d-3"))]),
+        inbox.accept(["d-4", "signed:x"], [("run-4", request("d-4"))]),
+        inbox.accept(["d-5", "d-5"], [("run-5", request("d-5"))]),
+    )
+    assert answers == [None, "run-1", "", None, "run-3", None]
+    assert [job.run_id for job in await inbox.unfinished()] == ["run-1", "run-3", "run-5"]
+
+
 async def test_a_failing_write_fails_its_caller_only(inbox: Inbox) -> None:
     def broken(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT INTO nowhere VALUES (1)")

@@ -364,3 +364,40 @@ async def test_an_update_that_cannot_be_written_fails_only_its_caller(path: Path
     assert isinstance(also_good, Written)
     assert isinstance(bad, Exception)
     assert set(read_document(path)["state"]["command_data"]) == {"a@r", "b@r"}
+
+
+async def test_reads_during_a_write_get_the_state_before_it_without_parsing_the_file(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileStore(path)
+    await store.update(adding("a@r", {"v": 1}))
+    loads = 0
+    load = store._load
+
+    def counted_load() -> tuple[BotState, int]:
+        nonlocal loads
+        loads += 1
+        return load()
+
+    monkeypatch.setattr(store, "_load", counted_load)
+    replaced = asyncio.Event()
+    may_finish = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    save = store._save
+
+    def slow_save(state: BotState, version: int) -> tuple[int, int]:
+        stamp = save(state, version)  # the new file is in place ...
+        loop.call_soon_threadsafe(replaced.set)
+        asyncio.run_coroutine_threadsafe(may_finish.wait(), loop).result()
+        return stamp  # ... but the store has not heard back yet
+
+    monkeypatch.setattr(store, "_save", slow_save)
+    writing = asyncio.create_task(store.update(adding("a@r", {"v": 2})))
+    await replaced.wait()
+    # Reads meanwhile (a run reads state for its context) see the last durable state:
+    # the file changed under the write, but it is the store's own write, not an edit.
+    assert (await store.read()).command_data == {"a@r": {"v": 1}}
+    may_finish.set()
+    await writing
+    assert (await store.read()).command_data == {"a@r": {"v": 2}}
+    assert loads == 0
