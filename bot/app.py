@@ -129,7 +129,11 @@ def load_external_sources(settings: Settings) -> dict[str, ExternalSource]:
 def make_github(settings: Settings, session: aiohttp.ClientSession) -> GitHub:
     if settings.app_id is None:
         raise ConfigError("APP_ID: not set (run `bot serve` without credentials for sandbox)")
-    auth = AppAuth(settings.app_id, settings.private_key_pem())
+    try:
+        auth = AppAuth(settings.app_id, settings.private_key_pem())
+    except ValueError as error:
+        setting = "PRIVATE_KEY" if settings.private_key is not None else "PRIVATE_KEY_PATH"
+        raise ConfigError(f"{setting}: {error}") from None
     limits = ClientLimits(
         max_in_flight=settings.github_max_in_flight,
         writes_per_minute=settings.github_writes_per_minute,

@@ -5,14 +5,19 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import cli
+from bot.app import make_github
 from bot.config import ConfigError, Settings, StateBackend, load_settings
 from bot.domain import RunStatus
 from bot.github.auth import app_jwt
@@ -286,6 +291,39 @@ def test_private_key_path_to_a_missing_file_names_it(
     assert one_line(message)
     assert message.startswith("PRIVATE_KEY_PATH")
     assert str(missing) in message
+
+
+def ed25519_pem() -> str:
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    return pem.decode()
+
+
+@pytest.mark.parametrize(
+    ("make_key", "words"),
+    [
+        (lambda: "not a key at all", "not an unencrypted private key in PEM format"),
+        (ed25519_pem, "not an RSA key"),
+    ],
+    ids=["garbage", "ed25519"],
+)
+async def test_a_key_that_cannot_sign_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, make_key: Callable[[], str], words: str
+) -> None:
+    key = make_key()
+    monkeypatch.setenv("APP_ID", "4321")
+    monkeypatch.setenv("PRIVATE_KEY", key)
+    monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
+
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(ConfigError) as raised:
+            make_github(load_settings(), session)
+
+    message = str(raised.value)
+    assert one_line(message)
+    assert message.startswith("PRIVATE_KEY: ")
+    assert words in message
+    assert key.splitlines()[-1] not in message  # the key itself is never echoed
 
 
 # -- sandbox ------------------------------------------------------------------------------

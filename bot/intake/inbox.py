@@ -345,6 +345,13 @@ class Inbox:
         return await future
 
     def _flush(self) -> None:
+        """Commit the writes pending, and have them made durable; while an fsync is under
+        way, they wait for it and go in the next commit (bigger batches under load)."""
+        if self._syncer is None and self._commit_pending():
+            self._syncer = asyncio.ensure_future(self._sync())
+
+    def _commit_pending(self) -> bool:
+        """Commit the writes pending; whether there were any to commit."""
         accepts, self._accepts = self._accepts, []
         ops, self._pending = self._pending, []
         if self._conn is None:
@@ -352,13 +359,12 @@ class Inbox:
             for future in [a.future for a in accepts] + [op.future for op in ops]:
                 if not future.done():
                     future.set_exception(closed)
-            return
+            return False
         if not accepts and not ops:
-            return
+            return False
         self._unsynced.extend(_commit(self._conn, accepts, ops))
         self.commits += 1
-        if self._syncer is None:
-            self._syncer = asyncio.ensure_future(self._sync())
+        return True
 
     async def _sync(self) -> None:
         """fsync the WAL until every commit is on disk; answer each commit's callers."""
@@ -377,6 +383,7 @@ class Inbox:
                     failure = InboxError(f"the inbox could not be made durable: {error}")
                 _answer(synced, failure)
                 synced = []
+                self._commit_pending()
         finally:
             # Cancelled while waiting for the disk: nobody is left without an answer.
             if synced or self._unsynced:
@@ -384,6 +391,8 @@ class Inbox:
                 _answer(synced + self._unsynced, stopped)
                 self._unsynced = []
             self._syncer = None
+            if self._accepts or self._pending:
+                loop.call_soon(self._flush)
 
 
 _COLUMNS = "seq, run_id, request, phase, attempts, run, outcome"
