@@ -1,7 +1,8 @@
 """Benchmark: `POST /api/commands/{name}` for a fast command, at 16 concurrent clients.
 
-The real bot and the GitHub emulator run on loopback, the emulator in a process of its own
-(as GitHub is), so the figures are the bot's. Each call runs the whole pipeline
+The real bot and the GitHub emulator run on loopback, each in a process of its own (as
+GitHub is), and the clients in this one, so the figures are the bot's and its CPU is not
+shared with the load. Each call runs the whole pipeline
 (👀, the status comment, the hooks, the handler, the state update, the final edit, label
 and reaction) and answers once the run has ended; `/help` is the fast command. Prints
 requests/s and p50/p95/p99 of the answer time, and, in the same run, the same figures at one
@@ -14,9 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from harness import percentile, serving_apart
@@ -55,12 +59,9 @@ async def clients(
         return latencies, time.perf_counter() - started
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=400)
-    parser.add_argument("--clients", type=int, default=16)
-    args = parser.parse_args()
-    rows = []
+async def serve() -> None:
+    """The child: the bot (and, apart, its emulator) until standard input closes; prints
+    its URL and token first, and the number of runs recorded last."""
     with tempfile.TemporaryDirectory() as tmp:
         token = new_token()
         tokens_file = Path(tmp) / "api-tokens.json"
@@ -74,13 +75,52 @@ async def main() -> None:
             api_tokens_file=tokens_file,
             api_wait_seconds=30,
         ) as served:
-            await clients(served.bot_url, token, 20, 4)  # warm up
-            for concurrency in (1, args.clients):
-                calls = args.calls if concurrency > 1 else max(50, args.calls // 4)
-                latencies, wall = await clients(served.bot_url, token, calls, concurrency)
-                rows.append((concurrency, calls, latencies, wall))
+            print(json.dumps({"url": served.bot_url, "token": token}), flush=True)
+            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
             await served.bot.intake.drain()
             runs = len((await served.bot.store.read()).runs)
+    print(json.dumps({"runs": runs}), flush=True)
+
+
+async def bot_child() -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--serve",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert child.stdout is not None
+    line = await asyncio.wait_for(child.stdout.readline(), 60)
+    if not line:
+        raise RuntimeError("the bot exited before it served (see its stderr)")
+    return child, json.loads(line)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        await serve()
+        return
+    rows = []
+    child, info = await bot_child()
+    assert child.stdin is not None
+    assert child.stdout is not None
+    try:
+        await clients(info["url"], info["token"], 20, 4)  # warm up
+        for concurrency in (1, args.clients):
+            calls = args.calls if concurrency > 1 else max(50, args.calls // 4)
+            latencies, wall = await clients(info["url"], info["token"], calls, concurrency)
+            rows.append((concurrency, calls, latencies, wall))
+    finally:
+        child.stdin.close()
+        ended = await asyncio.wait_for(child.stdout.readline(), 120)
+        await child.wait()
+    runs = json.loads(ended)["runs"] if ended else "?"
 
     print(f"POST /api/commands/help against the emulator on loopback ({runs} runs recorded)\n")
     print(f"{'clients':>8}{'calls':>8}{'req/s':>10}{'p50':>10}{'p95':>10}{'p99':>10}")

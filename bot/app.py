@@ -184,6 +184,7 @@ async def build_bot(
         stages=make_stages(settings, limits, hooks),
         breakers=limits.breakers,
         clock=clock,
+        running_label_delay=settings.running_label_delay_seconds,
     )
     inbox = Inbox(settings.data_dir / "inbox.sqlite3")
     await inbox.open()

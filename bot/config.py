@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     api_tokens_file: Path | None = None
     # How long POST /api/commands waits for a run before answering 202 with its URL.
     api_wait_seconds: Annotated[float, Field(ge=0, le=60)] = 5.0
+    # A run shows the `running` label once it has lasted this long; a quicker one goes
+    # straight to its final label (decision 0015). 0: at once.
+    running_label_delay_seconds: Annotated[float, Field(ge=0, le=3600)] = 2.0
     # Runs at once, over all issues (the runs of one issue go one after another).
     workers: Annotated[int, Field(ge=1, le=1000)] = 16
     # The reconciler looks for what GitHub shows and the bot missed (failed deliveries,

@@ -31,7 +31,7 @@ def test_bench_state_runs() -> None:
 def test_bench_calls_runs() -> None:
     out = run_bench("bench/calls.py")
     assert "/generate-report on issue #1" in out
-    assert "(4 on the critical path)" in out
+    assert "(3 on the critical path)" in out
 
 
 def test_bench_ack_runs() -> None:

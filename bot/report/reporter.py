@@ -37,15 +37,8 @@ class Reporter:
         await gh_issues.remove_label(gh, request.repo, request.issue, request.trigger_label)
         await gh_issues.add_labels(gh, request.repo, request.issue, [self.labels.queued])
 
-    async def start(
-        self,
-        gh: InstallationClient,
-        run: Run,
-        present_labels: Collection[str],
-        *,
-        resumed: bool = False,
-    ) -> None:
-        """Post the run's one status comment and move the issue's label to its status.
+    async def start(self, gh: InstallationClient, run: Run, *, resumed: bool = False) -> None:
+        """Post the run's one status comment.
 
         A `resumed` run may have posted its comment before the bot stopped: that comment
         (found by the run's marker) is edited instead of posting a second one.
@@ -63,10 +56,16 @@ class Reporter:
             run.status_comment_id = await gh_issues.create_comment(
                 gh, request.repo, request.issue, body, marker=marker
             )
-        await self._move_label(gh, request, present_labels, run.status)
 
-    async def finish(self, gh: InstallationClient, run: Run) -> None:
-        """Edit the status comment into the result, react, and move the label."""
+    async def show_running(
+        self, gh: InstallationClient, request: Request, present: Collection[str]
+    ) -> None:
+        """Move the issue's status label to `running` (from those in `present`)."""
+        await self._move_label(gh, request, present, RunStatus.RUNNING)
+
+    async def finish(self, gh: InstallationClient, run: Run, present: Collection[str]) -> None:
+        """Edit the status comment into the result, react, and move the label (from the
+        status labels in `present`, and the one this process last put on the issue)."""
         request = run.request
         assert run.status_comment_id is not None, "finish() follows start()"
         try:
@@ -75,13 +74,12 @@ class Reporter:
             )
         except gh_issues.Gone:  # someone deleted it; the record in state stands
             log.warning("run %s: its status comment was deleted", run.id)
-        # The result is on the issue; the reaction and the label follow it together. The
-        # issue carries the running label this run put there, and perhaps the label
-        # another run put there since.
-        present = {self.labels.running, self._shown.get((request.repo, request.issue), "")}
+        # The result is on the issue; the reaction and the label follow it together.
+        # Another run may have put its label on the issue since this one started.
+        shown = self._shown.get((request.repo, request.issue), "")
         await asyncio.gather(
             self._react(gh, request, render.FINAL_REACTIONS[run.status]),
-            self._move_label(gh, request, present - {""}, run.status),
+            self._move_label(gh, request, {*present, shown} - {""}, run.status),
         )
 
     async def suggest(

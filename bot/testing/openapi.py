@@ -13,7 +13,7 @@ import copy
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from importlib.resources import files
@@ -58,6 +58,9 @@ class Parameter:
     required: bool
     schema: Mapping[str, Any]
     validator: Draft4Validator
+    # Values already found valid: the same owners, names and numbers come back on every
+    # call, and a schema check costs more than the rest of the emulator's answer.
+    _valid: set[Any] = field(default_factory=set, compare=False, repr=False)
 
     def coerce(self, text: str) -> Any:
         """A query or path string as the schema's type; left a string when it does not fit,
@@ -70,7 +73,17 @@ class Parameter:
         return text
 
     def problems(self, value: Any) -> list[str]:
-        return [error.message for error in self.validator.iter_errors(value)]
+        # Hashable values only, by type too (True == 1, but one may pass where the other fails).
+        key = (type(value), value) if isinstance(value, str | int | bool) else None
+        if key is not None and key in self._valid:
+            return []
+        found = [error.message for error in self.validator.iter_errors(value)]
+        if key is not None and not found and len(self._valid) < _VALID_VALUES_KEPT:
+            self._valid.add(key)
+        return found
+
+
+_VALID_VALUES_KEPT = 10_000
 
 
 @dataclass(frozen=True, slots=True)

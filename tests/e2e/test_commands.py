@@ -74,10 +74,13 @@ async def test_calls_on_the_critical_path(harness: Harness) -> None:
     assert first_issue_write[1].endswith("/reactions")  # 👀 before anything else
     reads = [r.path for r in harness.emulator.requests if r.method == "GET"]
     assert reads.count(f"/repos/{REPO}/issues") == 1  # 10 issues: one page
-    # The result is on the issue after 4 writes: 👀, the comment, the label, the edit.
+    # The result is on the issue after 3 writes: 👀, the comment, the edit. A quick run
+    # never shows `running`: one label write, the final one, after the result.
     issue_writes = [w for w in writes if "/repos/" in w[1]]
     result_edit = next(i for i, w in enumerate(issue_writes) if w[0] == "PATCH")
-    assert result_edit + 1 == 4
+    assert result_edit + 1 == 3
+    label_writes = [w for w in issue_writes if "/labels" in w[1]]
+    assert label_writes == [("POST", f"/repos/{REPO}/issues/1/labels")]
 
 
 async def test_second_report_shows_changes_since_the_first(harness: Harness) -> None:
