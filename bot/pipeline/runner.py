@@ -46,6 +46,7 @@ from bot.state import (
     StateUpdate,
     Store,
     command_data_key,
+    has_run,
     with_command_data,
     with_run,
 )
@@ -348,7 +349,9 @@ class Pipeline:
         key = command_data_key(run.request.command, run.request.repo.full_name)
 
         def update(state: BotState) -> BotState:
-            if any(r.run_id == record.run_id and r.status.is_final for r in state.runs):
+            if has_run(state, record.run_id) and any(
+                r.run_id == record.run_id and r.status.is_final for r in state.runs
+            ):
                 return state  # recorded before the bot stopped; a resumed run changes nothing
             state = with_run(state, record)
             if ending.keep is not None:

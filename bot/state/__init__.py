@@ -1,7 +1,14 @@
 """State: the versioned schema and the stores that keep it (file now, Gist later)."""
 
 from bot.state.file import FileStore
-from bot.state.schema import BotState, RunRecord, command_data_key, with_command_data, with_run
+from bot.state.schema import (
+    BotState,
+    RunRecord,
+    command_data_key,
+    has_run,
+    with_command_data,
+    with_run,
+)
 from bot.state.store import InvalidState, StateError, StateUpdate, Store, Written
 
 __all__ = [
@@ -14,6 +21,7 @@ __all__ = [
     "Store",
     "Written",
     "command_data_key",
+    "has_run",
     "with_command_data",
     "with_run",
 ]

@@ -19,7 +19,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.state.schema import BotState, NewerSchema, describe, upgrade, working_copy
+from bot.state.schema import (
+    BotState,
+    NewerSchema,
+    describe,
+    state_json,
+    upgrade,
+    working_copy,
+)
 from bot.state.store import StateError, StateUpdate, Written
 
 
@@ -41,7 +48,7 @@ def _apply(
             if not isinstance(new_state, BotState):
                 raise TypeError(f"a state update returned {type(new_state).__name__}")
             if check:
-                new_state.model_dump_json()
+                state_json(new_state)
         except Exception as error:
             pending.done.set_exception(error)
             continue
@@ -171,8 +178,7 @@ class FileStore:
 
     def _write(self, state: BotState, version: int) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # pydantic's own serializer: many times faster than model_dump + json.dump.
-        document = b'{"version":%d,"state":%s}' % (version, state.model_dump_json().encode())
+        document = b'{"version":%d,"state":%s}' % (version, state_json(state))
         fd, temp_name = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as temp:

@@ -21,7 +21,7 @@ from bot.state import (
     with_command_data,
     with_run,
 )
-from bot.state.schema import MAX_RUN_RECORDS
+from bot.state.schema import MAX_RUN_RECORDS, state_json
 from bot.state.store import Written
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -401,3 +401,16 @@ async def test_reads_during_a_write_get_the_state_before_it_without_parsing_the_
     await writing
     assert (await store.read()).command_data == {"a@r": {"v": 2}}
     assert loads == 0
+
+
+def test_state_json_is_the_state_as_pydantic_writes_it() -> None:
+    state = BotState()
+    assert json.loads(state_json(state)) == json.loads(state.model_dump_json())
+    for n in range(5):
+        state = with_run(state, record(f"run-{n}", issue=n))
+        state = with_command_data(state, f"c@r{n}", {"n": n, "list": [n, "x"]})
+        # Records kept from the write before, and a new one, make the same document.
+        assert json.loads(state_json(state)) == json.loads(state.model_dump_json())
+    replaced = with_run(state, record("run-2", RunStatus.FAILED, issue=2))
+    assert json.loads(state_json(replaced)) == json.loads(replaced.model_dump_json())
+    assert BotState.model_validate_json(state_json(replaced)) == replaced
