@@ -83,14 +83,25 @@ def interpret(
     """Decide what a delivery asks for. Raises PayloadError for a malformed payload."""
     action = payload.get("action")
     if event == "issue_comment" and action in ("created", "edited"):
+        if _sent_by_a_bot(payload):
+            return Ignored("comment written by a bot")
         comment_event = parse(IssueCommentEvent, event, payload)
         return _comment(comment_event, delivery_id, catalogue, received_at)
     if event == "issues" and action == "labeled":
+        if _sent_by_a_bot(payload):
+            return Ignored("label applied by a bot")
         labeled = parse(IssuesLabeledEvent, event, payload)
         return _labeled(labeled, delivery_id, catalogue, received_at)
     if (event, action) in _INSTALLED | _UNINSTALLED:
         return _installation(event, parse(InstallationEvent, event, payload))
     return Ignored(f"{event}{'.' + str(action) if action else ''} is not handled")
+
+
+def _sent_by_a_bot(payload: Mapping[str, Any]) -> bool:
+    """Read before the rest: most such deliveries are the bot's own comments and labels,
+    which GitHub sends back to it, and they need no more reading."""
+    sender = payload.get("sender")
+    return isinstance(sender, dict) and sender.get("type") == "Bot"
 
 
 def _comment(
