@@ -50,9 +50,11 @@ async def test_commands_get_through_a_misbehaving_github(
         harness.emulator.inject_faults(None)
         runs = (await harness.state()).runs
         views = [harness.emulator.issue_view(REPO, number) for number in range(1, ISSUES + 1)]
+        requests = len(harness.emulator.requests)
         faulty = Counter(r.status for r in harness.emulator.requests if r.status in (0, 403, 502))
 
-    assert faulty[502] > commands * 0.5  # the faults were there
+    # The faults were there: 10 % of the requests (5 to 7 a command) failed, at random.
+    assert faulty[502] > requests * 0.07
     assert faulty[0] > 0
     assert faulty[403] > 0
     succeeded = sum(run.status is RunStatus.SUCCEEDED for run in runs)
