@@ -2,8 +2,9 @@
 
 SQLite in WAL mode, one file under DATA_DIR. Writes queued during one turn of the event
 loop are committed together at the end of it, in one transaction (group commit), and each
-caller is answered once its write is on disk: the WAL file is fsynced after the commit,
-once for every write committed meanwhile. The deliveries accepted in a turn are written
+caller is answered once its write is on disk: the WAL file is fsynced after the commit.
+Writes queued while an fsync is under way wait for it, and go together in the next
+commit. The deliveries accepted in a turn are written
 in a few statements for them all (acceptance is what GitHub waits for); every other write
 runs in a savepoint, so one failing write fails its caller only.
 

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any, overload
 
 from bot.commands.catalogue import Catalogue, CommandSpec
@@ -134,11 +135,14 @@ class Pipeline:
             )
         try:
             await self._run_and_record(run, spec, gh, recording)
+            # Recorded first: settling may wait for GitHub, and a crash meanwhile must not
+            # run the handler again.
+            if recorded is not None:
+                await recorded(run)
         finally:
-            shown = running_label is None or await running_label.settle()
-        if recorded is not None:
-            await recorded(run)
-        after = {self._reporter.labels.running} if shown else present
+            shown = _Shown.YES if running_label is None else await running_label.settle()
+        running = {self._reporter.labels.running}
+        after = {_Shown.NO: present, _Shown.YES: running, _Shown.MAYBE: present | running}[shown]
         await self._reporter.finish(gh, run, after)
         return run
 
@@ -395,6 +399,16 @@ class _PastRuns(Sequence[PastRun]):
         return len(self._all())
 
 
+class _Shown(Enum):
+    """Whether a run put `running` on its issue."""
+
+    NO = "no"
+    YES = "yes"
+    # The move failed part way, or its answer was lost: the issue may carry `running`, or
+    # still the labels the move was to replace.
+    MAYBE = "maybe"
+
+
 class _RunningLabel:
     """Shows `running` on the issue once a run has lasted `delay` seconds. A quicker run
     goes straight from its start to its final label: two label events fewer on the issue's
@@ -409,18 +423,18 @@ class _RunningLabel:
         self._begun = True
         await show()
 
-    async def settle(self) -> bool:
-        """Stop waiting to show the label. True when it was shown (or may have been: an
-        attempt that failed may have left it on the issue); a move under way is waited
-        for, so that the final label always comes after it."""
+    async def settle(self) -> _Shown:
+        """Stop waiting to show the label, and say whether it was shown. A move under way
+        is waited for, so that the final label always comes after it."""
         if not self._begun:
             self._task.cancel()
-            return False
+            return _Shown.NO
         try:
             await asyncio.shield(self._task)
-        except Exception as error:  # the run goes on; the final move takes the label off
+        except Exception as error:  # the run goes on; its final move cleans up after it
             log.warning("the running label could not be shown: %r", error)
-        return True
+            return _Shown.MAYBE
+        return _Shown.YES
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,8 +60,10 @@ class Reporter:
     async def show_running(
         self, gh: InstallationClient, request: Request, present: Collection[str]
     ) -> None:
-        """Move the issue's status label to `running` (from those in `present`)."""
-        await self._move_label(gh, request, present, RunStatus.RUNNING)
+        """Move the issue's status label to `running` (from those in `present`, and the
+        one this process last put on the issue: a quicker run may have ended meanwhile)."""
+        shown = self._shown.get((request.repo, request.issue), "")
+        await self._move_label(gh, request, {*present, shown} - {""}, RunStatus.RUNNING)
 
     async def finish(self, gh: InstallationClient, run: Run, present: Collection[str]) -> None:
         """Edit the status comment into the result, react, and move the label (from the

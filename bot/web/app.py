@@ -19,7 +19,7 @@ from bot.intake import Intake, PayloadError
 from bot.intake.inbox import InboxError
 from bot.metrics import Metrics
 from bot.web.api import CommandApi
-from bot.web.body import load_json
+from bot.web.body import load_github_json
 from bot.web.external import ExternalWebhooks
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class WebhookView:
         event = request.headers["X-GitHub-Event"]
         delivery_id = request.headers["X-GitHub-Delivery"]
         try:
-            payload = load_json(body)
+            payload = load_github_json(body)
         except ValueError:
             return _error(400, "body is not valid JSON")
         if not isinstance(payload, dict):

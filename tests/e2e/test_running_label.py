@@ -6,8 +6,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from bot.commands.context import CommandContext, Handler, Outcome
 from bot.commands.handlers import HANDLERS
+from bot.domain import RepoRef
+from bot.github import InstallationClient
+from bot.github import issues as gh_issues
 from bot.sandbox import MAINTAINER, REPO
 from bot.testing import KeyPair
 from tests.conftest import Harness, running
@@ -89,3 +94,67 @@ async def test_a_run_cancelled_before_the_delay_never_shows_running(
     # `/cancel` itself succeeds; the run it stopped ends last, as cancelled.
     assert "bot:cancelled" in labels
     assert not {"bot:running", "bot:succeeded"} & set(labels)
+
+
+async def test_a_run_shown_late_replaces_the_label_a_quicker_run_left(
+    tmp_path: Path, app_keys: KeyPair
+) -> None:
+    release = asyncio.Event()
+
+    async def slow(ctx: CommandContext) -> Outcome:
+        await release.wait()
+        raise RuntimeError("slow failed")
+
+    async with running(
+        tmp_path / "data",
+        app_keys,
+        claude_dir=project(tmp_path),
+        handlers={**HANDLERS, "slow": slow},
+        running_label_delay_seconds=0.5,
+    ) as h:
+
+        def labels() -> set[str]:
+            return set(h.emulator.issue_view(REPO, 1).labels) & STATUS_LABELS
+
+        await h.emulator.comment(REPO, 1, MAINTAINER, "/slow")
+        await until(lambda: bool(h.bot.intake.in_flight))
+        # /status does not wait for /slow, and ends first.
+        await h.emulator.comment(REPO, 1, MAINTAINER, "/status")
+        await until(lambda: labels() == {"bot:succeeded"})
+        await until(lambda: labels() == {"bot:running"})  # in place of /status's
+        release.set()
+        await h.settle()
+
+        assert labels() == {"bot:failed"}
+
+
+async def test_a_failed_move_to_running_leaves_no_queued_label(
+    tmp_path: Path, app_keys: KeyPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_labels = gh_issues.add_labels
+
+    async def add_labels_but_running(
+        gh: InstallationClient, repo: RepoRef, issue: int, labels: list[str]
+    ) -> None:
+        if labels == ["bot:running"]:
+            raise ConnectionError("GitHub dropped the connection")
+        await add_labels(gh, repo, issue, labels)
+
+    monkeypatch.setattr(gh_issues, "add_labels", add_labels_but_running)
+
+    async def slow(ctx: CommandContext) -> Outcome:
+        await asyncio.sleep(0.3)
+        return Outcome(markdown="slow done")
+
+    async with running(
+        tmp_path / "data",
+        app_keys,
+        claude_dir=project(tmp_path),
+        handlers={**HANDLERS, "slow": slow},
+        running_label_delay_seconds=0.05,
+    ) as h:
+        await h.emulator.label_issue(REPO, 3, "slow:requested", MAINTAINER)
+        await h.settle()
+        labels = set(h.emulator.issue_view(REPO, 3).labels)
+
+    assert labels & STATUS_LABELS == {"bot:succeeded"}
