@@ -40,17 +40,15 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 from gidgethub import BadRequest, ValidationFailure
 from gidgethub.sansio import Event
-from harness import SECRET, percentile
+from harness import SECRET, Child, child, percentile
 
 from bot.app import build_bot, start_http
 from bot.config import load_settings
@@ -243,40 +241,6 @@ async def measure(
 # -- the servers, each in a child process -------------------------------------------------
 
 
-@dataclass
-class Child:
-    process: asyncio.subprocess.Process
-    info: dict[str, Any]
-
-
-@contextlib.asynccontextmanager
-async def child(kind: str, stop_after_s: float = 15.0) -> AsyncIterator[Child]:
-    """`python bench/ack.py --serve <kind>`: it prints one JSON line (its URL and more) and
-    serves until its standard input closes."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(SCRIPT),
-        "--serve",
-        kind,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert process.stdin is not None
-    assert process.stdout is not None
-    try:
-        line = await asyncio.wait_for(process.stdout.readline(), 60)
-        if not line:
-            raise RuntimeError(f"the {kind} server exited before it served (see its stderr)")
-        yield Child(process, json.loads(line))
-    finally:
-        process.stdin.close()
-        try:
-            await asyncio.wait_for(process.wait(), stop_after_s)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-
-
 async def until_stdin_closes() -> None:
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
@@ -355,7 +319,7 @@ async def serve_bot() -> None:
 
 async def _serve_bot() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        async with child("emulator") as emulator:
+        async with child(str(SCRIPT), "--serve", "emulator") as emulator:
             settings = load_settings(
                 app_id=APP_ID,
                 private_key=emulator.info["private_key"],
@@ -475,9 +439,9 @@ async def main() -> None:
     by_comment = add_comment_deliveries(demo_world(generate_key_pair()))
     bodies = list(by_comment.values())
     rows: list[Measured] = []
-    async with child("bare") as bare:
+    async with child(str(SCRIPT), "--serve", "bare") as bare:
         rows.append(await measure(bare, "bare", bodies, deliveries, warm_up, connections))
-    async with child("bot") as bot:
+    async with child(str(SCRIPT), "--serve", "bot") as bot:
         if bot.info["comment_ids"] != list(by_comment):
             raise RuntimeError(
                 f"the emulator's comments are {bot.info['comment_ids']}, not {list(by_comment)}"

@@ -20,10 +20,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-from harness import percentile, serving_apart
+from harness import child, percentile, serving_apart
 
 from bot.commands.handlers import HANDLERS
 from bot.intake.tokens import ApiToken, add_token, hash_token, new_token
@@ -82,21 +81,6 @@ async def serve() -> None:
     print(json.dumps({"runs": runs}), flush=True)
 
 
-async def bot_child() -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        __file__,
-        "--serve",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert child.stdout is not None
-    line = await asyncio.wait_for(child.stdout.readline(), 60)
-    if not line:
-        raise RuntimeError("the bot exited before it served (see its stderr)")
-    return child, json.loads(line)
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=400)
@@ -107,19 +91,18 @@ async def main() -> None:
         await serve()
         return
     rows = []
-    child, info = await bot_child()
-    assert child.stdin is not None
-    assert child.stdout is not None
-    try:
-        await clients(info["url"], info["token"], 20, 4)  # warm up
+    async with child(__file__, "--serve", stop_after_s=120) as bot:
+        url, token = bot.info["url"], bot.info["token"]
+        await clients(url, token, 20, 4)  # warm up
         for concurrency in (1, args.clients):
             calls = args.calls if concurrency > 1 else max(50, args.calls // 4)
-            latencies, wall = await clients(info["url"], info["token"], calls, concurrency)
+            latencies, wall = await clients(url, token, calls, concurrency)
             rows.append((concurrency, calls, latencies, wall))
-    finally:
-        child.stdin.close()
-        ended = await asyncio.wait_for(child.stdout.readline(), 120)
-        await child.wait()
+        # Closing its standard input stops it: it prints how many runs it recorded.
+        assert bot.process.stdin is not None
+        assert bot.process.stdout is not None
+        bot.process.stdin.close()
+        ended = await asyncio.wait_for(bot.process.stdout.readline(), 120)
     runs = json.loads(ended)["runs"] if ended else "?"
 
     print(f"POST /api/commands/help against the emulator on loopback ({runs} runs recorded)\n")

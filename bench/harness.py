@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -93,44 +94,66 @@ class ServedApart:
     bot_url: str
 
 
+@dataclass
+class Child:
+    process: asyncio.subprocess.Process
+    info: dict[str, Any]  # the JSON line it printed first
+
+
+@contextlib.asynccontextmanager
+async def child(script: str, *args: str, stop_after_s: float = 15.0) -> AsyncIterator[Child]:
+    """`python <script> <args>` in a process of its own: it prints one JSON line (what the
+    parent needs to know) and serves until its standard input closes."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        script,
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), 60)
+        if not line:
+            raise RuntimeError(f"{script} {' '.join(args)} exited before it served (see stderr)")
+        yield Child(process, json.loads(line))
+    finally:
+        process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), stop_after_s)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
 @contextlib.asynccontextmanager
 async def serving_apart(
     claude_dir: Path, data_dir: Path, handlers: Mapping[str, Handler], **settings: object
 ) -> AsyncIterator[ServedApart]:
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        __file__,
-        "--emulator",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert child.stdin is not None
-    assert child.stdout is not None
-    info = json.loads(await child.stdout.readline())
-    settings.setdefault("reconcile", False)
-    loaded = load_settings(
-        app_id=APP_ID,
-        private_key=info["private_key"],
-        webhook_secret=info["secret"],
-        github_api_url=info["url"],
-        data_dir=data_dir,
-        claude_dir=claude_dir,
-        **settings,
-    )
-    try:
+    async with child(__file__, "--emulator") as emulator:
+        info = emulator.info
+        settings.setdefault("reconcile", False)
+        loaded = load_settings(
+            app_id=APP_ID,
+            private_key=info["private_key"],
+            webhook_secret=info["secret"],
+            github_api_url=info["url"],
+            data_dir=data_dir,
+            claude_dir=claude_dir,
+            **settings,
+        )
         async with aiohttp.ClientSession() as session:
             bot = await build_bot(loaded, session, handlers=handlers)
             runner, bot_url = await start_http(bot.web_app, "127.0.0.1", 0)
-            child.stdin.write((bot_url + loaded.webhook_path + "\n").encode())
-            await child.stdin.drain()
+            assert emulator.process.stdin is not None
+            emulator.process.stdin.write((bot_url + loaded.webhook_path + "\n").encode())
+            await emulator.process.stdin.drain()
             try:
                 yield ServedApart(bot, bot_url)
             finally:
                 await bot.intake.drain()
                 await runner.cleanup()
-    finally:
-        child.stdin.close()
-        await child.wait()
 
 
 async def _emulator_process() -> None:

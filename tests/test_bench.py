@@ -43,3 +43,9 @@ def test_bench_ack_runs() -> None:
     assert "% of the bare server's" in out
     assert re.search(r"^answers: bare 200×40; bot 20\d×40$", out, re.MULTILINE), out
     assert "FAILED" not in out
+
+
+def test_bench_api_runs() -> None:
+    out = run_bench("bench/api.py", "--calls", "20", "--clients", "4")
+    assert "runs recorded" in out
+    assert re.search(r"^\s+4\s+20\s+\d+", out, re.MULTILINE), out

@@ -107,7 +107,7 @@ def _sent_by_a_bot(payload: Mapping[str, Any]) -> bool:
 def _comment(
     event: IssueCommentEvent, delivery_id: str, catalogue: Catalogue, received_at: datetime
 ) -> Decision:
-    if event.sender.is_bot or event.comment.user.is_bot:
+    if event.comment.user.is_bot:  # an edit by a person of a comment a bot wrote
         return Ignored("comment written by a bot")
     names = catalogue.runnable_names()
     body = event.comment.body or ""
@@ -142,8 +142,6 @@ def _comment(
 def _labeled(
     event: IssuesLabeledEvent, delivery_id: str, catalogue: Catalogue, received_at: datetime
 ) -> Decision:
-    if event.sender.is_bot:
-        return Ignored("label applied by a bot")
     label = event.label.name if event.label else ""
     specs = [spec for spec in catalogue.by_trigger_label(label) if spec.runnable]
     if not specs:

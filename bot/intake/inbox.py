@@ -4,9 +4,9 @@ SQLite in WAL mode, one file under DATA_DIR. Writes queued during one turn of th
 loop are committed together at the end of it, in one transaction (group commit), and each
 caller is answered once its write is on disk: the WAL file is fsynced after the commit.
 Writes queued while an fsync is under way wait for it, and go together in the next
-commit. The deliveries accepted in a turn are written
-in a few statements for them all (acceptance is what GitHub waits for); every other write
-runs in a savepoint, so one failing write fails its caller only.
+commit. The deliveries of a commit are written in a few statements for them all
+(acceptance is what GitHub waits for); every other write runs in a savepoint, so one
+failing write fails its caller only.
 
 Why this split: SQLite's own `synchronous=FULL` fsyncs inside COMMIT, which would stall the
 event loop for the fsync; a writer thread running the whole transaction would wait for the

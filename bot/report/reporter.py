@@ -60,14 +60,11 @@ class Reporter:
     async def show_running(
         self, gh: InstallationClient, request: Request, present: Collection[str]
     ) -> None:
-        """Move the issue's status label to `running` (from those in `present`, and the
-        one this process last put on the issue: a quicker run may have ended meanwhile)."""
-        shown = self._shown.get((request.repo, request.issue), "")
-        await self._move_label(gh, request, {*present, shown} - {""}, RunStatus.RUNNING)
+        """Move the issue's status label to `running`."""
+        await self._move_label(gh, request, present, RunStatus.RUNNING)
 
     async def finish(self, gh: InstallationClient, run: Run, present: Collection[str]) -> None:
-        """Edit the status comment into the result, react, and move the label (from the
-        status labels in `present`, and the one this process last put on the issue)."""
+        """Edit the status comment into the result, react, and move the label."""
         request = run.request
         assert run.status_comment_id is not None, "finish() follows start()"
         try:
@@ -77,11 +74,9 @@ class Reporter:
         except gh_issues.Gone:  # someone deleted it; the record in state stands
             log.warning("run %s: its status comment was deleted", run.id)
         # The result is on the issue; the reaction and the label follow it together.
-        # Another run may have put its label on the issue since this one started.
-        shown = self._shown.get((request.repo, request.issue), "")
         await asyncio.gather(
             self._react(gh, request, render.FINAL_REACTIONS[run.status]),
-            self._move_label(gh, request, {*present, shown} - {""}, run.status),
+            self._move_label(gh, request, present, run.status),
         )
 
     async def suggest(
@@ -111,8 +106,13 @@ class Reporter:
         present: Collection[str],
         status: RunStatus,
     ) -> None:
+        """Move the status label from those in `present` (the labels the run knows of)
+        and the one this process last put on the issue: another run on the issue may have
+        moved it since (one that does not wait its turn, such as /cancel)."""
+        key = (request.repo, request.issue)
+        present = {*present, self._shown.get(key, "")} - {""}
         change = label_change(present, status, self.labels)
-        self._shown[request.repo, request.issue] = self.labels.for_status(status)
+        self._shown[key] = self.labels.for_status(status)
         if change.add:
             await gh_issues.add_labels(gh, request.repo, request.issue, list(change.add))
         for name in change.remove:

@@ -19,7 +19,7 @@ from gidgethub.aiohttp import GitHubAPI
 from gidgethub.apps import get_installation_access_token, get_jwt
 from jsonschema import Draft4Validator
 
-from bot.testing import GitHubEmulator, KeyPair, generate_key_pair
+from bot.testing import GitHubEmulator, KeyPair
 from bot.testing import webhooks as webhooks_module
 from bot.testing.openapi import load_openapi
 
@@ -29,11 +29,6 @@ REPO = "octo-org/app"
 DOCS = "octo-org/docs"
 OTHER_REPO = "other/secret"
 DELIVERIES = "/app/hook/deliveries"
-
-
-@pytest.fixture(scope="module")
-def keys() -> KeyPair:
-    return generate_key_pair()
 
 
 @dataclass
@@ -80,11 +75,11 @@ def closed_port_url() -> str:
 
 
 @pytest.fixture
-async def github(keys: KeyPair, receiver: Receiver) -> AsyncIterator[GitHubEmulator]:
+async def github(app_keys: KeyPair, receiver: Receiver) -> AsyncIterator[GitHubEmulator]:
     emulator = GitHubEmulator(
         app_id=APP_ID,
         app_slug="queue-bot",
-        public_key_pem=keys.public_pem,
+        public_key_pem=app_keys.public_pem,
         webhook_secret=SECRET,
         webhook_url=receiver.url,
     )
@@ -105,25 +100,30 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-def app_headers(keys: KeyPair) -> dict[str, str]:
-    return {"Authorization": f"Bearer {get_jwt(app_id=str(APP_ID), private_key=keys.private_pem)}"}
+def app_headers(app_keys: KeyPair) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {get_jwt(app_id=str(APP_ID), private_key=app_keys.private_pem)}"
+    }
 
 
 async def installation_token(
     session: aiohttp.ClientSession,
     github: GitHubEmulator,
-    keys: KeyPair,
+    app_keys: KeyPair,
     installation: int,
     **narrowed: Any,
 ) -> str:
     gh = GitHubAPI(session, "test", base_url=github.url)
     if narrowed:
         url = f"/app/installations/{installation}/access_tokens"
-        jwt = get_jwt(app_id=str(APP_ID), private_key=keys.private_pem)
+        jwt = get_jwt(app_id=str(APP_ID), private_key=app_keys.private_pem)
         answer: dict[str, Any] = await gh.post(url, data=narrowed, jwt=jwt)
     else:
         answer = await get_installation_access_token(
-            gh, installation_id=str(installation), app_id=str(APP_ID), private_key=keys.private_pem
+            gh,
+            installation_id=str(installation),
+            app_id=str(APP_ID),
+            private_key=app_keys.private_pem,
         )
     token: str = answer["token"]
     return token
@@ -171,12 +171,12 @@ def next_link(headers: dict[str, str]) -> str | None:
 
 
 async def test_a_delivery_to_a_bot_that_is_down_is_listed_as_failed(
-    github: GitHubEmulator, session: aiohttp.ClientSession, keys: KeyPair
+    github: GitHubEmulator, session: aiohttp.ClientSession, app_keys: KeyPair
 ) -> None:
     github.webhook_url = closed_port_url()
 
     sent = await github.comment(REPO, 1, "alice", "/generate-report")
-    listed = await call(session, github, "GET", DELIVERIES, app_headers(keys))
+    listed = await call(session, github, "GET", DELIVERIES, app_headers(app_keys))
 
     assert listed.status == 200
     assert_shape("apps/list-webhook-deliveries", 200, listed.body)
@@ -200,13 +200,13 @@ async def test_a_delivery_to_a_bot_that_is_down_is_listed_as_failed(
 
 
 async def test_a_503_answer_is_listed_with_its_status_code_and_shown_in_full(
-    github: GitHubEmulator, session: aiohttp.ClientSession, keys: KeyPair, receiver: Receiver
+    github: GitHubEmulator, session: aiohttp.ClientSession, app_keys: KeyPair, receiver: Receiver
 ) -> None:
     receiver.statuses = [503]
 
     sent = await github.comment(REPO, 1, "alice", "/generate-report")
-    [item] = (await call(session, github, "GET", DELIVERIES, app_headers(keys))).body
-    one = await call(session, github, "GET", f"{DELIVERIES}/{sent.api_id}", app_headers(keys))
+    [item] = (await call(session, github, "GET", DELIVERIES, app_headers(app_keys))).body
+    one = await call(session, github, "GET", f"{DELIVERIES}/{sent.api_id}", app_headers(app_keys))
 
     assert (item["status_code"], item["status"]) == (503, "Invalid HTTP Response: 503")
     assert one.status == 200
@@ -235,21 +235,21 @@ async def test_a_receiver_slower_than_the_timeout_is_a_failed_delivery(
 
 
 async def test_the_bots_own_writes_without_a_webhook_url_are_failed_deliveries(
-    keys: KeyPair, session: aiohttp.ClientSession
+    app_keys: KeyPair, session: aiohttp.ClientSession
 ) -> None:
     async with GitHubEmulator(
-        app_id=APP_ID, app_slug="queue-bot", public_key_pem=keys.public_pem, webhook_secret="s"
+        app_id=APP_ID, app_slug="queue-bot", public_key_pem=app_keys.public_pem, webhook_secret="s"
     ) as github:
         github.add_installation(1, "octo-org")
         github.add_repo(1, REPO)
         number = github.add_issue(REPO, "x")
-        token = await installation_token(session, github, keys, 1)
+        token = await installation_token(session, github, app_keys, 1)
         gh = GitHubAPI(session, "test", oauth_token=token, base_url=github.url)
         await gh.post(f"/repos/{REPO}/issues/{number}/comments", data={"body": "On it"})
         await github.settle()
 
         [failed] = github.deliveries
-        [item] = (await call(session, github, "GET", DELIVERIES, app_headers(keys))).body
+        [item] = (await call(session, github, "GET", DELIVERIES, app_headers(app_keys))).body
 
     assert (failed.event, failed.ok, failed.status_code, failed.url) == (
         "issue_comment",
@@ -262,7 +262,7 @@ async def test_the_bots_own_writes_without_a_webhook_url_are_failed_deliveries(
 
 
 async def test_status_selects_by_status_code_as_the_description_says(
-    github: GitHubEmulator, session: aiohttp.ClientSession, keys: KeyPair, receiver: Receiver
+    github: GitHubEmulator, session: aiohttp.ClientSession, app_keys: KeyPair, receiver: Receiver
 ) -> None:
     receiver.statuses = [503, 202]
     bad = await github.comment(REPO, 1, "alice", "one")
@@ -271,7 +271,7 @@ async def test_status_selects_by_status_code_as_the_description_says(
     down = await github.comment(REPO, 1, "alice", "three")
 
     async def ids(query: str) -> list[int]:
-        answer = await call(session, github, "GET", f"{DELIVERIES}{query}", app_headers(keys))
+        answer = await call(session, github, "GET", f"{DELIVERIES}{query}", app_headers(app_keys))
         return [item["id"] for item in answer.body]
 
     assert await ids("") == [down.api_id, good.api_id, bad.api_id]
@@ -284,7 +284,7 @@ async def test_status_selects_by_status_code_as_the_description_says(
 
 
 async def test_redelivery_sends_the_same_guid_and_is_listed_as_a_new_delivery(
-    github: GitHubEmulator, session: aiohttp.ClientSession, keys: KeyPair, receiver: Receiver
+    github: GitHubEmulator, session: aiohttp.ClientSession, app_keys: KeyPair, receiver: Receiver
 ) -> None:
     github.webhook_url = closed_port_url()
     missed = await github.comment(REPO, 1, "alice", "/generate-report")
@@ -292,10 +292,10 @@ async def test_redelivery_sends_the_same_guid_and_is_listed_as_a_new_delivery(
     receiver.delay = 0.2  # still in flight when the 202 arrives
 
     path = f"{DELIVERIES}/{missed.api_id}/attempts"
-    accepted = await call(session, github, "POST", path, app_headers(keys))
+    accepted = await call(session, github, "POST", path, app_headers(app_keys))
     in_flight = len(github.deliveries)
     await github.settle()
-    listed = (await call(session, github, "GET", DELIVERIES, app_headers(keys))).body
+    listed = (await call(session, github, "GET", DELIVERIES, app_headers(app_keys))).body
 
     assert (accepted.status, accepted.body) == (202, {})
     assert_shape("apps/redeliver-webhook-delivery", 202, accepted.body)
@@ -323,7 +323,7 @@ async def test_the_emulators_own_redeliver_is_a_redelivery_too(
 
 
 async def test_redelivery_of_a_delivery_older_than_3_days_is_422(
-    github: GitHubEmulator, session: aiohttp.ClientSession, keys: KeyPair, receiver: Receiver
+    github: GitHubEmulator, session: aiohttp.ClientSession, app_keys: KeyPair, receiver: Receiver
 ) -> None:
     old = await github.comment(REPO, 1, "alice", "long ago")
     github.backdate_deliveries(timedelta(days=3, minutes=1))
@@ -331,10 +331,10 @@ async def test_redelivery_of_a_delivery_older_than_3_days_is_422(
     github.backdate_deliveries(timedelta(days=2, hours=23))
 
     refused = await call(
-        session, github, "POST", f"{DELIVERIES}/{old.api_id}/attempts", app_headers(keys)
+        session, github, "POST", f"{DELIVERIES}/{old.api_id}/attempts", app_headers(app_keys)
     )
     accepted = await call(
-        session, github, "POST", f"{DELIVERIES}/{recent.api_id}/attempts", app_headers(keys)
+        session, github, "POST", f"{DELIVERIES}/{recent.api_id}/attempts", app_headers(app_keys)
     )
     await github.settle()
 
@@ -345,14 +345,14 @@ async def test_redelivery_of_a_delivery_older_than_3_days_is_422(
 
 
 async def test_an_unknown_delivery_is_404(
-    github: GitHubEmulator, session: aiohttp.ClientSession, keys: KeyPair
+    github: GitHubEmulator, session: aiohttp.ClientSession, app_keys: KeyPair
 ) -> None:
     await github.comment(REPO, 1, "alice", "hi")
     unknown = github.deliveries[-1].api_id + 1000
 
-    got = await call(session, github, "GET", f"{DELIVERIES}/{unknown}", app_headers(keys))
+    got = await call(session, github, "GET", f"{DELIVERIES}/{unknown}", app_headers(app_keys))
     redo = await call(
-        session, github, "POST", f"{DELIVERIES}/{unknown}/attempts", app_headers(keys)
+        session, github, "POST", f"{DELIVERIES}/{unknown}/attempts", app_headers(app_keys)
     )
     await github.settle()
 
@@ -365,7 +365,7 @@ async def test_an_unknown_delivery_is_404(
 
 
 async def test_the_cursor_walks_every_delivery_once_newest_first(
-    github: GitHubEmulator, session: aiohttp.ClientSession, keys: KeyPair
+    github: GitHubEmulator, session: aiohttp.ClientSession, app_keys: KeyPair
 ) -> None:
     for n in range(7):
         await github.comment(REPO, 1, "alice", f"comment {n}")
@@ -375,13 +375,13 @@ async def test_the_cursor_walks_every_delivery_once_newest_first(
     links: list[str] = []
     url: str | None = f"{DELIVERIES}?per_page=3"
     while url is not None:
-        answer = await call(session, github, "GET", url, app_headers(keys))
+        answer = await call(session, github, "GET", url, app_headers(app_keys))
         assert answer.status == 200
         pages.append([item["id"] for item in answer.body])
         url = next_link(answer.headers)
         links += [url] if url else []
     gh = GitHubAPI(session, "test", base_url=github.url)
-    jwt = get_jwt(app_id=str(APP_ID), private_key=keys.private_pem)
+    jwt = get_jwt(app_id=str(APP_ID), private_key=app_keys.private_pem)
     walked = [item["id"] async for item in gh.getiter(f"{DELIVERIES}?per_page=2", jwt=jwt)]
 
     assert [len(page) for page in pages] == [3, 3, 1]
@@ -391,13 +391,13 @@ async def test_the_cursor_walks_every_delivery_once_newest_first(
 
 
 async def test_per_page_defaults_to_30_and_stops_at_100(
-    github: GitHubEmulator, session: aiohttp.ClientSession, keys: KeyPair
+    github: GitHubEmulator, session: aiohttp.ClientSession, app_keys: KeyPair
 ) -> None:
     for _ in range(101):
         await github.ping()
 
-    default = await call(session, github, "GET", DELIVERIES, app_headers(keys))
-    most = await call(session, github, "GET", f"{DELIVERIES}?per_page=500", app_headers(keys))
+    default = await call(session, github, "GET", DELIVERIES, app_headers(app_keys))
+    most = await call(session, github, "GET", f"{DELIVERIES}?per_page=500", app_headers(app_keys))
 
     assert len(default.body) == 30
     assert len(most.body) == 100
@@ -405,9 +405,9 @@ async def test_per_page_defaults_to_30_and_stops_at_100(
 
 
 async def test_a_cursor_that_is_not_one_is_400(
-    github: GitHubEmulator, session: aiohttp.ClientSession, keys: KeyPair
+    github: GitHubEmulator, session: aiohttp.ClientSession, app_keys: KeyPair
 ) -> None:
-    answer = await call(session, github, "GET", f"{DELIVERIES}?cursor=bogus", app_headers(keys))
+    answer = await call(session, github, "GET", f"{DELIVERIES}?cursor=bogus", app_headers(app_keys))
 
     assert answer.status == 400
     assert_shape("apps/list-webhook-deliveries", 400, answer.body)
@@ -417,10 +417,10 @@ async def test_a_cursor_that_is_not_one_is_400(
 
 
 async def test_an_installation_token_cannot_read_or_redeliver_deliveries(
-    github: GitHubEmulator, session: aiohttp.ClientSession, keys: KeyPair
+    github: GitHubEmulator, session: aiohttp.ClientSession, app_keys: KeyPair
 ) -> None:
     sent = await github.comment(REPO, 1, "alice", "hi")
-    token = {"Authorization": f"token {await installation_token(session, github, keys, 1)}"}
+    token = {"Authorization": f"token {await installation_token(session, github, app_keys, 1)}"}
 
     listed = await call(session, github, "GET", DELIVERIES, token)
     one = await call(session, github, "GET", f"{DELIVERIES}/{sent.api_id}", token)
@@ -437,10 +437,10 @@ async def test_an_installation_token_cannot_read_or_redeliver_deliveries(
 
 
 async def test_an_installation_lists_only_its_own_repositories(
-    github: GitHubEmulator, session: aiohttp.ClientSession, keys: KeyPair
+    github: GitHubEmulator, session: aiohttp.ClientSession, app_keys: KeyPair
 ) -> None:
-    token = await installation_token(session, github, keys, 1)
-    other = await installation_token(session, github, keys, 2)
+    token = await installation_token(session, github, app_keys, 1)
+    other = await installation_token(session, github, app_keys, 2)
     path = "/installation/repositories"
 
     mine = await call(session, github, "GET", path, {"Authorization": f"token {token}"})
@@ -456,10 +456,10 @@ async def test_an_installation_lists_only_its_own_repositories(
 
 
 async def test_installation_repositories_are_paginated_and_narrowed_with_the_token(
-    github: GitHubEmulator, session: aiohttp.ClientSession, keys: KeyPair
+    github: GitHubEmulator, session: aiohttp.ClientSession, app_keys: KeyPair
 ) -> None:
-    token = await installation_token(session, github, keys, 1)
-    narrowed = await installation_token(session, github, keys, 1, repositories=["docs"])
+    token = await installation_token(session, github, app_keys, 1)
+    narrowed = await installation_token(session, github, app_keys, 1, repositories=["docs"])
     headers = {"Authorization": f"token {token}"}
 
     first = await call(session, github, "GET", "/installation/repositories?per_page=1", headers)
@@ -469,7 +469,9 @@ async def test_installation_repositories_are_paginated_and_narrowed_with_the_tok
     only = await call(
         session, github, "GET", "/installation/repositories", {"Authorization": f"token {narrowed}"}
     )
-    with_jwt = await call(session, github, "GET", "/installation/repositories", app_headers(keys))
+    with_jwt = await call(
+        session, github, "GET", "/installation/repositories", app_headers(app_keys)
+    )
 
     assert [r["full_name"] for r in first.body["repositories"]] == [REPO]
     assert [r["full_name"] for r in second.body["repositories"]] == [DOCS]
