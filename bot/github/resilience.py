@@ -194,9 +194,8 @@ class ResilientGitHubAPI(GitHubAPI):
                 async with self._slots:
                     # Checked again with a slot in hand: a limit may have come meanwhile.
                     await self._keep_off()
-                    return await asyncio.wait_for(
-                        super()._request(method, url, headers, body), REQUEST_TIMEOUT_S
-                    )
+                    async with asyncio.timeout(REQUEST_TIMEOUT_S):  # no task of its own
+                        return await super()._request(method, url, headers, body)
             except (aiohttp.ClientError, TimeoutError) as error:
                 if not is_idempotent(method, url):
                     raise AmbiguousWrite(f"{method} {url}: no answer ({error!r})") from error

@@ -340,9 +340,11 @@ class Intake:
             return None
 
         async def on_recorded(run: Run) -> None:
-            await self._inbox.recorded(run)
+            # The record is durable in state, so the caller may have its answer now; the
+            # inbox's note only spares the handler a second run after a crash.
             if submitted is not None and not submitted.recorded.done():
                 submitted.recorded.set_result(run)
+            await self._inbox.recorded(run)
 
         return await self._pipeline.run(
             request,

@@ -47,7 +47,7 @@ from bot.state import (
     StateUpdate,
     Store,
     command_data_key,
-    has_run,
+    find_run,
     with_command_data,
     with_run,
 )
@@ -300,9 +300,8 @@ class Pipeline:
     ) -> tuple[RunStatus, KeepUpdate | None]:
         context = await self._context(hook, gh, additional_context)
         try:
-            outcome: Outcome = await asyncio.wait_for(
-                self._handlers[spec.handler or ""](context), timeout=spec.timeout_s
-            )
+            async with asyncio.timeout(spec.timeout_s):  # no task of its own
+                outcome: Outcome = await self._handlers[spec.handler or ""](context)
         except TimeoutError:
             run.error = f"`/{spec.id}` did not finish within {spec.timeout_s:g} s"
             return RunStatus.FAILED, None
@@ -353,11 +352,10 @@ class Pipeline:
         key = command_data_key(run.request.command, run.request.repo.full_name)
 
         def update(state: BotState) -> BotState:
-            if has_run(state, record.run_id) and any(
-                r.run_id == record.run_id and r.status.is_final for r in state.runs
-            ):
+            earlier = find_run(state, record.run_id)
+            if earlier is not None and earlier.status.is_final:
                 return state  # recorded before the bot stopped; a resumed run changes nothing
-            state = with_run(state, record)
+            state = with_run(state, record, new=earlier is None)
             if ending.keep is not None:
                 state = with_command_data(state, key, ending.keep(state.command_data.get(key)))
             return state

@@ -5,7 +5,7 @@ from bot.state.schema import (
     BotState,
     RunRecord,
     command_data_key,
-    has_run,
+    find_run,
     with_command_data,
     with_run,
 )
@@ -21,7 +21,7 @@ __all__ = [
     "Store",
     "Written",
     "command_data_key",
-    "has_run",
+    "find_run",
     "with_command_data",
     "with_run",
 ]

@@ -6,7 +6,7 @@ import copy
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from operator import attrgetter
+from operator import attrgetter, indexOf
 from typing import Any, Literal
 
 from cachetools import LRUCache
@@ -164,15 +164,20 @@ def command_data_key(command: str, repo: str) -> str:
     return f"{command}@{repo}"
 
 
-def has_run(state: BotState, run_id: str) -> bool:
-    # map() and `in` compare in C: thousands of records, at every state update.
-    return run_id in map(attrgetter("run_id"), state.runs)
+def find_run(state: BotState, run_id: str) -> RunRecord | None:
+    """The record of run `run_id`, if state has one."""
+    try:
+        # map() and indexOf compare in C: thousands of records, at every state update.
+        return state.runs[indexOf(map(attrgetter("run_id"), state.runs), run_id)]
+    except ValueError:
+        return None
 
 
-def with_run(state: BotState, record: RunRecord) -> BotState:
-    """The state with `record` appended (or replacing the record of the same run)."""
+def with_run(state: BotState, record: RunRecord, *, new: bool = False) -> BotState:
+    """The state with `record` appended, replacing the record of the same run unless the
+    caller has just found there is none (`new`: a scan of the records fewer)."""
     runs = list(state.runs)
-    if has_run(state, record.run_id):
+    if not new and find_run(state, record.run_id) is not None:
         runs = [r for r in runs if r.run_id != record.run_id]
     runs.append(record)
     return state.model_copy(update={"runs": runs[-MAX_RUN_RECORDS:]})
