@@ -46,6 +46,7 @@ from bot.intake.events import (
     interpret,
 )
 from bot.intake.inbox import DEDUPE_SECONDS, Inbox, Job, Phase
+from bot.intake.issue_views import IssueViews, view_of
 from bot.intake.lanes import Lanes
 from bot.intake.lifecycle import Lifecycle
 from bot.metrics import Metrics
@@ -139,6 +140,8 @@ class Intake:
         self._cancelling: dict[str, str] = {}
         # Submitted runs by run id, which the delivery id decides (run_id_for).
         self._runs: TTLCache[str, Submitted] = TTLCache(maxsize=REMEMBERED_RUNS, ttl=DEDUPE_SECONDS)
+        # Issues as GitHub's latest deliveries (and lookups) showed them: resolve_target's.
+        self._issues = IssueViews()
 
     @property
     def in_flight(self) -> int:
@@ -156,6 +159,7 @@ class Intake:
     async def accept(self, event: str, payload: Mapping[str, Any], delivery_id: str) -> Receipt:
         """Decide, persist and schedule; raises PayloadError for a malformed payload and
         InboxError when the inbox cannot be written (the delivery is then not accepted)."""
+        self._issues.heard(event, payload)
         decision = interpret(
             event,
             payload,
@@ -190,7 +194,11 @@ class Intake:
         return Receipt("accepted", f"{len(jobs)} command(s)", len(jobs))
 
     async def resolve_target(self, repo: RepoRef, issue: int) -> Target:
-        """The installation that serves `repo` and the issue's labels; raises TargetError."""
+        """The installation that serves `repo` and the issue's labels, as a delivery about
+        the issue showed them a moment ago, or else as GitHub says; raises TargetError."""
+        known = self._issues.get(repo, issue)
+        if known is not None:
+            return Target(known.installation_id, known.labels)
         try:
             installation_id = await self._github.installation_id_for(repo)
             if installation_id is None:
@@ -204,6 +212,8 @@ class Intake:
             ) from None
         if found is None:
             raise TargetError("issue_not_found", f"{repo} has no issue #{issue}")
+        if (view := view_of(found, installation_id)) is not None:
+            self._issues.saw(repo, issue, view)
         labels = frozenset(str(label["name"]) for label in found.get("labels", []))
         return Target(installation_id, labels)
 
@@ -449,6 +459,7 @@ class Intake:
                 gone.repos is None or request.repo in gone.repos
             )
 
+        self._issues.forget_installation(gone.installation_id)
         stopped = [job for job in await self._inbox.unfinished() if lost(job.request)]
         for job in stopped:
             if self._lanes.drop(job.run_id) is None:

@@ -413,19 +413,19 @@ class _RunningLabel:
     timeline, and two writes fewer against GitHub's limit on writes (decision 0015)."""
 
     def __init__(self, show: Callable[[], Awaitable[None]], delay: float):
-        self._begun = False
-        self._task = asyncio.ensure_future(self._show(show, delay))
+        self._show = show
+        self._task: asyncio.Task[None] | None = None
+        # A timer, not a task asleep: most runs end before it fires (decision 0016).
+        self._timer = asyncio.get_running_loop().call_later(delay, self._begin)
 
-    async def _show(self, show: Callable[[], Awaitable[None]], delay: float) -> None:
-        await asyncio.sleep(delay)
-        self._begun = True
-        await show()
+    def _begin(self) -> None:
+        self._task = asyncio.ensure_future(self._show())
 
     async def settle(self) -> _Shown:
         """Stop waiting to show the label, and say whether it was shown. A move under way
         is waited for, so that the final label always comes after it."""
-        if not self._begun:
-            self._task.cancel()
+        if self._task is None:
+            self._timer.cancel()
             return _Shown.NO
         try:
             await asyncio.shield(self._task)

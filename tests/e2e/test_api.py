@@ -272,6 +272,31 @@ async def test_runs_from_before_are_read_from_the_audit_log(api: Api) -> None:
     assert answer.body["metadata"]["auditId"] == str(record.comment_id)
 
 
+def issue_lookups(api: Api, since: int, issue: int) -> int:
+    wanted = ("GET", f"/repos/{REPO}/issues/{issue}")
+    return sum((r.method, r.path) == wanted for r in api.harness.emulator.requests[since:])
+
+
+async def test_a_call_takes_the_issue_as_a_delivery_just_showed_it(api: Api) -> None:
+    # No delivery has shown issue 2 yet: the call looks it up. Its own comment's delivery
+    # shows the issue, so the next call does not.
+    before = len(api.harness.emulator.requests)
+    assert (await api.run("echo", issue=2, params={"text": "a"})).status == 200
+    await api.harness.settle()
+    assert issue_lookups(api, before, 2) == 1
+    # A person puts a status label on the issue; GitHub's delivery says so.
+    await api.harness.emulator.label_issue(REPO, 2, "bot:failed", MAINTAINER)
+    await api.harness.settle()
+
+    before = len(api.harness.emulator.requests)
+    assert (await api.run("echo", issue=2, params={"text": "b"})).status == 200
+    await api.harness.settle()
+
+    assert issue_lookups(api, before, 2) == 0
+    # The run knew of the person's label, and moved the status label from it.
+    labels = api.harness.emulator.issue_view(REPO, 2).labels
+    assert [label for label in labels if label.startswith("bot:")] == ["bot:succeeded"]
+
 async def test_the_document_is_served(api: Api) -> None:
     async with api.session.get(api.harness.bot_url + "/api/openapi.json") as response:
         document = await response.json()

@@ -248,13 +248,13 @@ def test_with_run_keeps_only_the_newest_records() -> None:
     assert replaced.runs[-1].status is RunStatus.CANCELLED
 
 
-
 def test_find_run_finds_a_record_by_its_run_id() -> None:
     state = BotState(runs=[record("a"), record("b", RunStatus.FAILED, issue=2)])
 
     found = find_run(state, "b")
 
-    assert found is not None and found.status is RunStatus.FAILED and found.issue == 2
+    assert found is not None
+    assert (found.status, found.issue) == (RunStatus.FAILED, 2)
     assert find_run(state, "c") is None
     assert find_run(BotState(), "a") is None
 
@@ -263,6 +263,7 @@ def test_with_run_told_the_run_is_new_only_appends() -> None:
     state = with_run(BotState(), record("a"))
 
     assert [r.run_id for r in with_run(state, record("b"), new=True).runs] == ["a", "b"]
+
 
 # -- failures keep the old state ----------------------------------------------------------
 
