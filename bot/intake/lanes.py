@@ -24,12 +24,18 @@ _J = TypeVar("_J")
 class _Entry(Generic[_J]):
     key: str
     job: _J
+    lane: Hashable | None
+    # Set once the job has its slot and its turn: it runs.
     task: asyncio.Task[None] | None = None
 
 
 class Lanes(Generic[_J]):
     """`turn`, when given, is awaited before each job starts: a way to let more urgent
-    work (answering GitHub) go first."""
+    work (answering GitHub) go first.
+
+    Only jobs holding a slot have a task: a burst of thousands of deliveries queues
+    thousands of entries, not thousands of tasks waiting on a semaphore (decision 0016).
+    """
 
     def __init__(
         self,
@@ -37,9 +43,14 @@ class Lanes(Generic[_J]):
         work: Callable[[_J], Awaitable[None]],
         turn: Callable[[], Awaitable[None]] | None = None,
     ):
-        self._slots = asyncio.Semaphore(limit)
+        self._limit = limit
         self._work = work
         self._turn = turn
+        self._taken = 0  # slots held, by jobs running or waiting for their turn
+        # Jobs free to start as soon as a slot is, in the order they became free: jobs
+        # without a lane, and the first job of each lane.
+        self._ready: deque[_Entry[_J]] = deque()
+        # Each lane's jobs not yet finished, its first one ready, started or running.
         self._lanes: dict[Hashable, deque[_Entry[_J]]] = {}
         self._entries: dict[str, _Entry[_J]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -56,17 +67,16 @@ class Lanes(Generic[_J]):
         """Schedule `job` under `key` (its run id); False if that key is already here."""
         if key in self._entries:
             return False
-        entry = _Entry(key, job)
+        entry = _Entry(key, job, lane)
         self._entries[key] = entry
         if lane is None:
-            self._spawn(self._alone(entry))
-            return True
-        waiting = self._lanes.get(lane)
-        if waiting is None:
-            self._lanes[lane] = deque([entry])
-            self._spawn(self._drive(lane))
+            self._ready.append(entry)
+        elif lane in self._lanes:
+            self._lanes[lane].append(entry)
         else:
-            waiting.append(entry)
+            self._lanes[lane] = deque([entry])
+            self._ready.append(entry)
+        self._start_ready()
         return True
 
     def entries(self) -> list[tuple[str, _J, bool]]:
@@ -78,10 +88,14 @@ class Lanes(Generic[_J]):
         entry = self._entries.get(key)
         if entry is None or entry.task is not None:
             return None
-        for waiting in self._lanes.values():
-            if entry in waiting:
-                waiting.remove(entry)
         del self._entries[key]
+        if entry in self._ready:
+            # Not holding a slot yet: out of the queue, and its lane moves on without it.
+            self._ready.remove(entry)
+            self._next_in_lane(entry)
+        elif entry.lane is not None and self._lanes[entry.lane][0] is not entry:
+            self._lanes[entry.lane].remove(entry)
+        # Else it holds a slot and waits for its turn: _run sees it gone and moves on.
         return entry.job
 
     def cancel(self, key: str) -> bool:
@@ -96,40 +110,41 @@ class Lanes(Generic[_J]):
         while self._tasks:
             await asyncio.wait(set(self._tasks))
 
-    def _spawn(self, coroutine: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _start_ready(self) -> None:
+        while self._ready and self._taken < self._limit:
+            self._taken += 1
+            task = asyncio.ensure_future(self._run(self._ready.popleft()))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
-    async def _alone(self, entry: _Entry[_J]) -> None:
-        async with self._slots:
-            await self._run(entry)
-
-    async def _drive(self, lane: Hashable) -> None:
-        waiting = self._lanes[lane]
-        try:
-            while waiting:
-                entry = waiting[0]
-                async with self._slots:
-                    if waiting and waiting[0] is entry:  # not dropped while waiting
-                        await self._run(entry)
-                if waiting and waiting[0] is entry:
-                    waiting.popleft()
-        finally:
-            del self._lanes[lane]
+    def _next_in_lane(self, entry: _Entry[_J]) -> None:
+        """`entry`, first of its lane, is done with: the lane's next job is ready."""
+        if entry.lane is None:
+            return
+        waiting = self._lanes[entry.lane]
+        waiting.popleft()
+        if waiting:
+            self._ready.append(waiting[0])
+        else:
+            del self._lanes[entry.lane]
 
     async def _run(self, entry: _Entry[_J]) -> None:
-        if self._turn is not None:
-            await self._turn()
-        if self._entries.get(entry.key) is not entry:
-            return  # dropped while it waited for its turn
-        entry.task = asyncio.ensure_future(self._work(entry.job))
         try:
-            await asyncio.shield(entry.task)
-        except asyncio.CancelledError:
-            if not entry.task.cancelled():
-                raise  # the lane itself is being cancelled (shutdown)
-        except Exception:
-            log.exception("job %s broke", entry.key)
+            if self._turn is not None:
+                await self._turn()
+            if self._entries.get(entry.key) is not entry:
+                return  # dropped while it waited for its turn
+            entry.task = asyncio.ensure_future(self._work(entry.job))
+            try:
+                await asyncio.shield(entry.task)
+            except asyncio.CancelledError:
+                if not entry.task.cancelled():
+                    raise  # the lane itself is being cancelled (shutdown)
+            except Exception:
+                log.exception("job %s broke", entry.key)
         finally:
-            self._entries.pop(entry.key, None)
+            if self._entries.get(entry.key) is entry:
+                del self._entries[entry.key]
+            self._taken -= 1
+            self._next_in_lane(entry)
+            self._start_ready()

@@ -297,6 +297,7 @@ async def test_a_call_takes_the_issue_as_a_delivery_just_showed_it(api: Api) -> 
     labels = api.harness.emulator.issue_view(REPO, 2).labels
     assert [label for label in labels if label.startswith("bot:")] == ["bot:succeeded"]
 
+
 async def test_the_document_is_served(api: Api) -> None:
     async with api.session.get(api.harness.bot_url + "/api/openapi.json") as response:
         document = await response.json()

@@ -137,3 +137,35 @@ async def test_a_job_dropped_while_it_waits_for_its_turn_never_runs() -> None:
     gate.set()
     await lanes.drain()
     assert ran == []
+
+
+async def test_jobs_waiting_for_a_slot_hold_no_task() -> None:
+    recorder = Recorder()
+    lanes: Lanes[str] = Lanes(2, recorder.work)
+    before = len(asyncio.all_tasks())
+    for n in range(100):
+        lanes.add(f"j{n}", f"j{n}", lane=f"issue-{n % 7}" if n % 2 else None)
+    await until(lambda: len(recorder.started) == 2)
+    # Each of the 2 running jobs has its slot's task and its work's task; the other 98 wait
+    # as entries.
+    assert len(asyncio.all_tasks()) - before == 4
+    for n in range(100):
+        recorder.gate(f"j{n}").set()
+    await lanes.drain()
+    assert len(recorder.started) == 100
+    assert recorder.most == 2
+
+
+async def test_dropping_a_lanes_first_job_before_it_has_a_slot_moves_the_lane_on() -> None:
+    recorder = Recorder()
+    lanes: Lanes[str] = Lanes(1, recorder.work)
+    lanes.add("busy", "busy", lane="other")
+    for name in ("a", "b", "c"):
+        lanes.add(name, name, lane="issue")
+    await until(lambda: recorder.started == ["busy"])
+    assert lanes.drop("a") == "a"  # first of its lane, waiting for the one slot
+    for name in ("busy", "b", "c"):
+        recorder.gate(name).set()
+    await lanes.drain()
+    assert recorder.started == ["busy", "b", "c"]
+    assert lanes.pending == 0
