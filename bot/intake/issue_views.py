@@ -7,8 +7,10 @@ back too), so a lookup can reuse what a delivery said a moment ago instead of as
 again (decision 0017). A comment's command is decided on the labels its delivery carries;
 this gives calls from outside GitHub the same view, no staler.
 
-A view lasts FRESH_SECONDS; an older view (by the issue's `updated_at`) never replaces a
-newer one; a deleted or transferred issue is forgotten.
+A view lasts FRESH_SECONDS. An older view (by the issue's `updated_at`) never replaces a
+newer one, and two different views of the same second cancel out (the next lookup asks
+GitHub). A deleted or transferred issue, and the issues of a lost installation, are
+forgotten, and stay so for FRESH_SECONDS whatever arrives late.
 """
 
 from __future__ import annotations
@@ -57,6 +59,12 @@ class IssueViews:
         self._views: TTLCache[tuple[str, int], IssueView] = TTLCache(
             maxsize=MAX_ISSUES, ttl=FRESH_SECONDS, timer=timer
         )
+        # Issues deleted or transferred, and installations lost, lately: a delivery sent
+        # before that, or a lookup under way then, must not bring a view back.
+        self._gone: TTLCache[tuple[str, int], bool] = TTLCache(
+            maxsize=MAX_ISSUES, ttl=FRESH_SECONDS, timer=timer
+        )
+        self._lost: TTLCache[int, bool] = TTLCache(maxsize=1_000, ttl=FRESH_SECONDS, timer=timer)
 
     def get(self, repo: RepoRef, issue: int) -> IssueView | None:
         return self._views.get(_key(repo.full_name, issue))
@@ -66,9 +74,10 @@ class IssueViews:
 
     def forget_installation(self, installation_id: int) -> None:
         """The App lost (some of) this installation's repositories: its views may lie."""
+        self._lost[installation_id] = True
         for key, view in list(self._views.items()):
             if view.installation_id == installation_id:
-                del self._views[key]
+                self._views.pop(key, None)  # it may have expired meanwhile
 
     def heard(self, event: str, payload: Mapping[str, Any]) -> None:
         """Take in what a (verified) delivery says about its issue, if it is about one."""
@@ -84,6 +93,7 @@ class IssueViews:
             return
         key = _key(full_name, number)
         if event == "issues" and payload.get("action") in _GONE:
+            self._gone[key] = True
             self._views.pop(key, None)
             return
         installation_id = installation.get("id") if isinstance(installation, Mapping) else None
@@ -94,9 +104,15 @@ class IssueViews:
             self._keep(key, view)
 
     def _keep(self, key: tuple[str, int], view: IssueView) -> None:
+        if key in self._gone or view.installation_id in self._lost:
+            return
         known = self._views.get(key)
-        if known is None or view.updated_at >= known.updated_at:
+        if known is None or view.updated_at > known.updated_at:
             self._views[key] = view
+        elif view.updated_at == known.updated_at and view.labels != known.labels:
+            # Two changes within one second (GitHub's timestamps stop at seconds), perhaps
+            # arrived out of order: which is the later cannot be told, so ask GitHub.
+            self._views.pop(key, None)
 
 
 def _key(full_name: str, issue: int) -> tuple[str, int]:

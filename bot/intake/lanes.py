@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 _J = TypeVar("_J")
 
 
-@dataclass(slots=True)
+# Compared by identity: `drop` looks for this very entry, and jobs can be large.
+@dataclass(slots=True, eq=False)
 class _Entry(Generic[_J]):
     key: str
     job: _J
@@ -147,4 +148,6 @@ class Lanes(Generic[_J]):
                 del self._entries[entry.key]
             self._taken -= 1
             self._next_in_lane(entry)
-            self._start_ready()
+            this = asyncio.current_task()
+            if this is None or not this.cancelling():  # no new work while workers are stopped
+                self._start_ready()

@@ -37,7 +37,7 @@ from bot.pipeline.hooks import BUILTIN_HOOKS, PERMISSION_HOOK
 from bot.pipeline.limits import Breakers
 from bot.pipeline.permissions import PermissionResolver
 from bot.pipeline.registry import PRE_STAGES, HookInput, Stage
-from bot.pipeline.stages import StageOutcome, StageResult, StageRunner
+from bot.pipeline.stages import StageOutcome, StageResult, StageRunner, within
 from bot.report import Reporter
 from bot.report.labels import check_transition
 from bot.state import (
@@ -300,7 +300,7 @@ class Pipeline:
     ) -> tuple[RunStatus, KeepUpdate | None]:
         context = await self._context(hook, gh, additional_context)
         try:
-            async with asyncio.timeout(spec.timeout_s):  # no task of its own
+            async with within(spec.timeout_s):
                 outcome: Outcome = await self._handlers[spec.handler or ""](context)
         except TimeoutError:
             run.error = f"`/{spec.id}` did not finish within {spec.timeout_s:g} s"

@@ -12,10 +12,11 @@ Code hook follows Claude Code: an error or a timeout is recorded and does not bl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -132,8 +133,7 @@ class StageRunner:
     async def _call(self, python_hook: PythonHook, hook: HookInput) -> tuple[HookReply, bool]:
         """The hook's reply, and whether it answered (False: it failed, and blocks)."""
         try:
-            # A timeout, not wait_for: the hook runs in the caller's task, not one of its own.
-            async with asyncio.timeout(self._python_timeout_s):
+            async with within(self._python_timeout_s):
                 reply = await python_hook.function(hook)
         except TimeoutError:
             return _failed(f"did not answer within {self._python_timeout_s:g} s"), False
@@ -185,6 +185,25 @@ class StageRunner:
         # A release belongs to one run; an answer that holds something is never reused.
         if outcome.reply.release is None:
             self._cache[key] = (outcome, seconds)
+
+
+@contextlib.asynccontextmanager
+async def within(seconds: float) -> AsyncIterator[None]:
+    """Run a hook's or a handler's code in the caller's task, up to `seconds` (TimeoutError
+    after). Not `wait_for`, whose task per call was a third of a quick run's CPU (decision
+    0016); but then the code shares the run's task, and a cancellation of the run (/cancel)
+    that it swallows, or turns into an error, is raised again here, as wait_for would."""
+    task = asyncio.current_task()
+    cancels = task.cancelling() if task is not None else 0
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except Exception as error:
+        if task is not None and task.cancelling() > cancels:
+            raise asyncio.CancelledError from error
+        raise
+    if task is not None and task.cancelling() > cancels:
+        raise asyncio.CancelledError
 
 
 def _failed(what: str) -> HookReply:

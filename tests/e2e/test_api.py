@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -16,7 +17,7 @@ from bot.commands.context import CommandContext, Outcome
 from bot.commands.handlers import HANDLERS
 from bot.domain import RunStatus, Source
 from bot.sandbox import INSTALLATION_ID, MAINTAINER, REPO
-from bot.testing import KeyPair
+from bot.testing import KeyPair, world
 from tests.conftest import Harness, running
 from tests.e2e.api_client import Answer, call
 from tests.e2e.projects import api_token, write_project
@@ -277,14 +278,18 @@ def issue_lookups(api: Api, since: int, issue: int) -> int:
     return sum((r.method, r.path) == wanted for r in api.harness.emulator.requests[since:])
 
 
-async def test_a_call_takes_the_issue_as_a_delivery_just_showed_it(api: Api) -> None:
-    # No delivery has shown issue 2 yet: the call looks it up. Its own comment's delivery
-    # shows the issue, so the next call does not.
+async def test_a_call_takes_the_issue_as_a_delivery_just_showed_it(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No delivery has shown issue 2 yet: the call looks it up.
     before = len(api.harness.emulator.requests)
     assert (await api.run("echo", issue=2, params={"text": "a"})).status == 200
     await api.harness.settle()
     assert issue_lookups(api, before, 2) == 1
-    # A person puts a status label on the issue; GitHub's delivery says so.
+    # A person puts a status label on the issue, a few seconds later (deliveries of the
+    # same second with different labels would cancel out); GitHub's delivery says so.
+    later = world.now() + timedelta(seconds=5)
+    monkeypatch.setattr(world, "now", lambda: later)
     await api.harness.emulator.label_issue(REPO, 2, "bot:failed", MAINTAINER)
     await api.harness.settle()
 

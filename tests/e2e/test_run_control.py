@@ -8,6 +8,8 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from bot.commands.context import CommandContext, Handler, Outcome
 from bot.commands.handlers import HANDLERS
 from bot.domain import RunStatus, Source
@@ -131,6 +133,38 @@ async def test_cancel_stops_the_running_run_and_drops_the_queued_one(
     assert "cancelled while it ran" in summary
     assert "dropped before it started" in summary
     assert "bot:running" not in view.labels
+
+
+@pytest.mark.parametrize("on_cancel", ["returns", "raises"])
+async def test_cancel_stops_a_handler_that_catches_it(
+    tmp_path: Path, app_keys: KeyPair, on_cancel: str
+) -> None:
+    # A handler may tidy up when cancelled: say how far it got, or fail on its way out.
+    # The run ends cancelled all the same.
+    started = asyncio.Event()
+
+    async def slow(ctx: CommandContext) -> Outcome:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            if on_cancel == "raises":
+                raise RuntimeError("interrupted while writing") from None
+            return Outcome(markdown="stopped part way")
+        return Outcome(markdown="slow done")
+
+    handlers = {**HANDLERS, "slow": slow}
+    async with running(
+        tmp_path / "data", app_keys, claude_dir=project(tmp_path), handlers=handlers
+    ) as h:
+        await h.emulator.comment(REPO, 1, MAINTAINER, "/slow")
+        await asyncio.wait_for(started.wait(), 10)
+        await h.comment("triager", "/cancel", issue=1)
+        runs = [r for r in (await h.state()).runs if r.command == "slow"]
+        comments = bot_comments(h.emulator.issue_view(REPO, 1))
+
+    assert [r.status for r in runs] == [RunStatus.CANCELLED]
+    assert sum("Cancelled by @triager while it ran." in c for c in comments) == 1
 
 
 async def test_removing_a_repository_stops_its_runs_and_keeps_the_audit(

@@ -13,6 +13,8 @@ from bot.intake.issue_views import FRESH_SECONDS, IssueView, IssueViews, view_of
 from bot.testing.payloads import load_examples
 
 REPO = RepoRef("Codertocat", "Hello-World")
+T1 = "2026-11-25T10:00:01Z"
+T2 = "2026-11-25T10:00:02Z"
 
 
 class Clock:
@@ -42,19 +44,19 @@ def views(clock: Clock) -> IssueViews:
 
 
 def test_a_comment_delivery_shows_its_issue(views: IssueViews) -> None:
-    payload = example("issue_comment.created", labels=["bug", "bot:queued"], updated_at="T1")
+    payload = example("issue_comment.created", labels=["bug", "bot:queued"], updated_at=T1)
     number = payload["issue"]["number"]
 
     views.heard("issue_comment", payload)
 
-    assert views.get(REPO, number) == IssueView(7, frozenset({"bug", "bot:queued"}), "T1")
+    assert views.get(REPO, number) == IssueView(7, frozenset({"bug", "bot:queued"}), T1)
     assert views.get(RepoRef("codertocat", "hello-world"), number) is not None  # names ignore case
     assert views.get(REPO, number + 1) is None
 
 
 def test_an_older_delivery_does_not_replace_a_newer_view(views: IssueViews) -> None:
-    newer = example("issues.labeled", labels=["bug", "frozen"], updated_at="2026-01-01T10:00:05Z")
-    older = example("issue_comment.created", labels=["bug"], updated_at="2026-01-01T10:00:01Z")
+    newer = example("issues.labeled", labels=["bug", "frozen"], updated_at=T2)
+    older = example("issue_comment.created", labels=["bug"], updated_at=T1)
     number = newer["issue"]["number"]
 
     views.heard("issues", newer)
@@ -65,19 +67,43 @@ def test_an_older_delivery_does_not_replace_a_newer_view(views: IssueViews) -> N
     assert view.labels == {"bug", "frozen"}
 
 
-def test_a_deleted_or_transferred_issue_is_forgotten(views: IssueViews) -> None:
+def test_two_different_views_of_one_second_cancel_out(views: IssueViews) -> None:
+    # GitHub's timestamps stop at seconds: which of the two came later cannot be told.
+    first = example("issues.labeled", labels=["bug", "bot:queued"], updated_at=T1)
+    second = example("issues.unlabeled", labels=["bug"], updated_at=T1)
+    number = first["issue"]["number"]
+
+    views.heard("issues", first)
+    views.heard(
+        "issue_comment",
+        example("issue_comment.created", labels=["bug", "bot:queued"], updated_at=T1),
+    )
+    assert views.get(REPO, number) is not None  # the same view again changes nothing
+    views.heard("issues", second)
+
+    assert views.get(REPO, number) is None
+
+
+def test_a_deleted_or_transferred_issue_stays_forgotten(views: IssueViews, clock: Clock) -> None:
     for action in ("deleted", "transferred"):
-        shown = example("issues.labeled", labels=["bug"], updated_at="T1")
+        shown = example("issues.labeled", labels=["bug"], updated_at=T1)
+        number = shown["issue"]["number"]
         views.heard("issues", shown)
-        gone = {**shown, "action": action}
 
-        views.heard("issues", gone)
+        views.heard("issues", {**shown, "action": action})
+        assert views.get(REPO, number) is None
+        # A delivery sent before, arriving late, and a lookup under way, change nothing.
+        views.heard("issues", example("issues.labeled", labels=["bug"], updated_at=T2))
+        views.saw(REPO, number, IssueView(7, frozenset(), T2))
+        assert views.get(REPO, number) is None
 
-        assert views.get(REPO, shown["issue"]["number"]) is None
+        clock.now += FRESH_SECONDS + 1
+        views.saw(REPO, number, IssueView(7, frozenset(), T2))
+        assert views.get(REPO, number) is not None
 
 
 def test_a_view_lasts_its_fresh_time(views: IssueViews, clock: Clock) -> None:
-    payload = example("issue_comment.created", labels=[], updated_at="T1")
+    payload = example("issue_comment.created", labels=[], updated_at=T1)
     views.heard("issue_comment", payload)
     number = payload["issue"]["number"]
 
@@ -88,14 +114,28 @@ def test_a_view_lasts_its_fresh_time(views: IssueViews, clock: Clock) -> None:
 
 
 def test_losing_an_installation_forgets_its_views(views: IssueViews) -> None:
-    payload = example("issue_comment.created", labels=[], updated_at="T1")
+    payload = example("issue_comment.created", labels=[], updated_at=T1)
     views.heard("issue_comment", payload)
-    views.saw(RepoRef("other", "repo"), 1, IssueView(8, frozenset(), "T1"))
+    views.saw(RepoRef("other", "repo"), 1, IssueView(8, frozenset(), T1))
 
     views.forget_installation(7)
 
     assert views.get(REPO, payload["issue"]["number"]) is None
     assert views.get(RepoRef("other", "repo"), 1) is not None
+    # A lookup that was under way does not bring the installation's view back.
+    views.saw(REPO, 5, IssueView(7, frozenset(), T2))
+    assert views.get(REPO, 5) is None
+
+
+def test_forgetting_an_installation_while_views_expire() -> None:
+    ticks = iter(range(0, 10_000, 7))  # the clock moves at every look
+    views = IssueViews(timer=lambda: float(next(ticks)))
+    for number in range(1, 8):
+        views.saw(REPO, number, IssueView(7, frozenset(), T1))
+
+    views.forget_installation(7)
+
+    assert all(views.get(REPO, number) is None for number in range(1, 8))
 
 
 @pytest.mark.parametrize(
@@ -114,7 +154,7 @@ def test_losing_an_installation_forgets_its_views(views: IssueViews) -> None:
 def test_a_delivery_without_what_a_view_needs_changes_nothing(
     views: IssueViews, damage: Any
 ) -> None:
-    payload = example("issue_comment.created", labels=["bug"], updated_at="T1")
+    payload = example("issue_comment.created", labels=["bug"], updated_at=T1)
     number = payload["issue"]["number"]
     damage(payload)
 

@@ -169,3 +169,23 @@ async def test_dropping_a_lanes_first_job_before_it_has_a_slot_moves_the_lane_on
     await lanes.drain()
     assert recorder.started == ["busy", "b", "c"]
     assert lanes.pending == 0
+
+
+async def test_stopping_the_workers_starts_no_waiting_job() -> None:
+    # At shutdown the event loop cancels what is left: a job waiting for a slot must not
+    # start in a slot freed that way.
+    recorder = Recorder()
+    lanes: Lanes[str] = Lanes(1, recorder.work)
+    before = asyncio.all_tasks()
+    lanes.add("a", "a", lane=None)
+    lanes.add("b", "b", lane=None)
+    await until(lambda: recorder.started == ["a"])
+
+    workers = asyncio.all_tasks() - before - {asyncio.current_task()}
+    for task in workers:
+        task.cancel()
+    await asyncio.gather(*workers, return_exceptions=True)
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+    assert recorder.started == ["a"]

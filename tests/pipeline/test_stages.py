@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import shlex
@@ -30,7 +31,7 @@ from bot.pipeline.registry import (
     PythonHook,
     Stage,
 )
-from bot.pipeline.stages import StageResult, StageRunner, claude_input
+from bot.pipeline.stages import StageResult, StageRunner, claude_input, within
 
 NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 B, P, E = Verdict.BLOCK, Verdict.PASS, Verdict.ERROR
@@ -894,3 +895,34 @@ def test_cache_seconds_apply_by_exact_command_and_other_entries_still_load(
     ]
     assert len(config.warnings) == 1
     assert "'b.sh'" in config.warnings[0]
+
+
+# -- within: a hook's or handler's code in the run's own task ------------------------------
+
+
+async def test_within_raises_again_a_cancellation_the_code_swallowed() -> None:
+    entered = asyncio.Event()
+
+    async def tidy_up_and_go_on() -> str:
+        async with within(10):
+            entered.set()
+            with contextlib.suppress(asyncio.CancelledError):  # tidies up, would carry on
+                await asyncio.Event().wait()
+        return "carried on"
+
+    task = asyncio.ensure_future(tidy_up_and_go_on())
+    await entered.wait()
+    task.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_within_times_out_without_cancelling_its_task() -> None:
+    with pytest.raises(TimeoutError):
+        async with within(0.01):
+            await asyncio.Event().wait()
+
+    task = asyncio.current_task()
+    assert task is not None
+    assert task.cancelling() == 0
