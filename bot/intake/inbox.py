@@ -19,7 +19,8 @@ A job is one request to run, keyed by its run id, and moves through phases:
 
     queued -> running -> recorded -> done
 
-`running` counts attempts (a crash during a run shows as a second attempt); `recorded`
+`running` counts attempts (a crash during a run shows as a second attempt; the count is
+not waited for, see `count_start`); `recorded`
 keeps the run as it was recorded in state, so that after a crash only its report is
 written again, never its handler run or its state update. Delivery ids are kept for
 GitHub's redelivery window, so a redelivery after a restart is still a duplicate.
@@ -207,21 +208,24 @@ class Inbox:
         held: bool = await self._submit(write)
         return held
 
-    async def started(self, run_id: str) -> int:
-        """Mark a job running; how many times it has been started, this time included."""
+    def count_start(self, run_id: str) -> None:
+        """Count an attempt at a job and mark it running, without waiting for the disk.
 
-        def write(conn: sqlite3.Connection) -> int:
+        The write goes in the next commit, ahead of any later write of the run. Nobody
+        waits for it: Intake counts attempts from the job it holds, and takes a job found
+        unfinished at start as started, whatever this write got to before a crash."""
+
+        def write(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "UPDATE jobs SET attempts = attempts + 1, updated_at = ?,"
                 " phase = CASE phase WHEN ? THEN ? ELSE phase END"
                 " WHERE run_id = ? AND phase != ?",
                 (self._clock(), Phase.QUEUED, Phase.RUNNING, run_id, Phase.DONE),
             )
-            row = conn.execute("SELECT attempts FROM jobs WHERE run_id = ?", (run_id,)).fetchone()
-            return int(row[0]) if row else 0
 
-        attempts: int = await self._submit(write)
-        return attempts
+        future = self._enqueue()
+        future.add_done_callback(_log_uncounted)
+        self._pending.append(_Op(write, future))
 
     async def recorded(self, run: Run) -> None:
         """The run's record is in state: from now on only its report is left."""
@@ -397,6 +401,11 @@ class Inbox:
 
 
 _COLUMNS = "seq, run_id, request, phase, attempts, run, outcome"
+
+
+def _log_uncounted(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and (error := future.exception()) is not None:
+        log.error("inbox: an attempt at a job could not be counted: %s", error)
 
 
 def _job(row: tuple[Any, ...]) -> Job:

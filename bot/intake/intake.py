@@ -24,7 +24,7 @@ import re
 import shlex
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -151,7 +151,9 @@ class Intake:
         """Take up every unfinished job of the inbox (at start); how many there were."""
         jobs = [job for job in await self._inbox.unfinished() if job.run_id not in self._lanes]
         for job in jobs:
-            self._schedule(job)
+            # It may have started before the bot stopped, even if the count of that start
+            # did not reach the disk: its comment is looked for before one is posted.
+            self._schedule(replace(job, attempts=max(job.attempts, 1)))
         if jobs:
             log.info("inbox: %d unfinished run(s) taken up again", len(jobs))
         return len(jobs)
@@ -329,7 +331,9 @@ class Intake:
     ) -> Run | None:
         """One attempt at `job`, from where the inbox says it got; None: not to run."""
         request = job.request
-        attempts = await self._inbox.started(job.run_id)
+        # Not waiting for the disk: one inbox commit less before the run starts.
+        attempts = job.attempts + 1
+        self._inbox.count_start(job.run_id)
         if attempts > MAX_ATTEMPTS + 2:  # even ending it keeps failing: stop spending budget
             raise _GivenUp
         if job.recorded is not None:  # only its report is left

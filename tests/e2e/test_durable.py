@@ -91,7 +91,7 @@ async def test_runs_on_one_issue_keep_their_order(tmp_path: Path, app_keys: KeyP
 async def test_a_new_bot_takes_up_what_the_last_one_left(tmp_path: Path, app_keys: KeyPair) -> None:
     data = tmp_path / "data"
     async with running(data, app_keys) as h:
-        for issue in (1, 2):
+        for issue in (1, 2, 5):
             await h.comment(MAINTAINER, "/help", issue=issue)
         await h.stop_bot()
         runs = {r.issue: r for r in (await h.state()).runs}
@@ -104,6 +104,10 @@ async def test_a_new_bot_takes_up_what_the_last_one_left(tmp_path: Path, app_key
         # As a crash leaves them. Issue 1: cut short after its state record was written.
         journal.execute(
             "UPDATE jobs SET phase = 'running', attempts = 1 WHERE run_id = ?", (runs[1].run_id,)
+        )
+        # Issue 5: the same, but the count of its start never reached the disk.
+        journal.execute(
+            "UPDATE jobs SET phase = 'queued', attempts = 0 WHERE run_id = ?", (runs[5].run_id,)
         )
         # Issue 2: recorded, its report not (fully) written.
         run = Run(id=runs[2].run_id, request=replace(template, issue=2), summary="from the inbox")
@@ -122,15 +126,16 @@ async def test_a_new_bot_takes_up_what_the_last_one_left(tmp_path: Path, app_key
             lost = replace(template, issue=issue, delivery_id=f"lost-{issue}", comment_id=None)
             assert await inbox.accept([lost.delivery_id], [(run_id_for(lost), lost)]) is None
         for _ in range(3):
-            await inbox.started(run_id_for(replace(template, issue=4, delivery_id="lost-4")))
+            inbox.count_start(run_id_for(replace(template, issue=4, delivery_id="lost-4")))
         await inbox.close()
 
         await h.start_bot()
         await h.settle()
 
-        comments = {n: bot_comments(h.emulator.issue_view(REPO, n)) for n in (1, 2, 3, 4)}
-        assert [len(c) for c in comments.values()] == [1, 1, 1, 1]
+        comments = {n: bot_comments(h.emulator.issue_view(REPO, n)) for n in (1, 2, 3, 4, 5)}
+        assert [len(c) for c in comments.values()] == [1, 1, 1, 1, 1]
         assert "✅" in comments[1][0]  # found by its marker and edited, not posted again
+        assert "✅" in comments[5][0]
         assert "from the inbox" in comments[2][0]  # reported, not run again
         assert "✅" in comments[3][0]
         assert "❌" in comments[4][0]
@@ -144,6 +149,7 @@ async def test_a_new_bot_takes_up_what_the_last_one_left(tmp_path: Path, app_key
             (2, RunStatus.SUCCEEDED),
             (3, RunStatus.SUCCEEDED),
             (4, RunStatus.FAILED),
+            (5, RunStatus.SUCCEEDED),
         ]
         assert await _unfinished(data) == []
 
