@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import sqlite3
@@ -225,7 +224,7 @@ class Inbox:
             )
 
         future = self._enqueue()
-        future.add_done_callback(functools.partial(_log_failure, f"counting a start of {run_id}"))
+        future.add_done_callback(_log_uncounted)
         self._pending.append(_Op(write, future))
 
     async def recorded(self, run: Run) -> None:
@@ -238,23 +237,14 @@ class Inbox:
             )
         )
 
-    def finished(self, run_id: str, outcome: str) -> asyncio.Future[None]:
-        """Mark a job done: no start takes it up again. The write goes in the next commit;
-        await the answer to know it is on disk. A run that has written its whole report
-        need not: if the bot stops first, the job is taken up again and only rewrites the
-        same report."""
-
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
+    async def finished(self, run_id: str, outcome: str) -> None:
+        await self._submit(
+            lambda conn: conn.execute(
                 "UPDATE jobs SET phase = ?, outcome = ?, run = NULL, updated_at = ?"
                 " WHERE run_id = ?",
                 (Phase.DONE, outcome, self._clock(), run_id),
             )
-
-        future: asyncio.Future[None] = self._enqueue()
-        future.add_done_callback(functools.partial(_log_failure, f"marking {run_id} done"))
-        self._pending.append(_Op(write, future))
-        return future
+        )
 
     async def set_cursor(self, name: str, value: str) -> None:
         await self._submit(
@@ -413,10 +403,9 @@ class Inbox:
 _COLUMNS = "seq, run_id, request, phase, attempts, run, outcome"
 
 
-def _log_failure(what: str, future: asyncio.Future[Any]) -> None:
-    """For writes nobody may wait for: a failure is logged, not left unretrieved."""
+def _log_uncounted(future: asyncio.Future[Any]) -> None:
     if not future.cancelled() and (error := future.exception()) is not None:
-        log.error("inbox: %s failed: %s", what, error)
+        log.error("inbox: an attempt at a job could not be counted: %s", error)
 
 
 def _job(row: tuple[Any, ...]) -> Job:

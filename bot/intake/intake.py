@@ -321,8 +321,7 @@ class Intake:
             self._decided.discard(job.run_id)
             self._cancelling.pop(job.run_id, None)
         outcome = "skipped" if run is None else str(run.status)
-        # Not waited for: the next run may start now (see Inbox.finished).
-        self._inbox.finished(job.run_id, outcome)
+        await self._inbox.finished(job.run_id, outcome)
         self._metrics.inc("runs_total", status=outcome)
         if submitted is not None and not submitted.finished.done():
             submitted.finished.set_result(run)

@@ -171,19 +171,3 @@ async def test_an_unwritable_folder_is_a_clear_error(tmp_path: Path) -> None:
     closed = Inbox(tmp_path / "never-opened.sqlite3")
     with pytest.raises(InboxError, match="not open"):
         await closed.accept(["d"], [])
-
-
-async def test_a_write_nobody_waits_for_logs_its_failure(
-    inbox: Inbox, caplog: pytest.LogCaptureFixture
-) -> None:
-    other = sqlite3.connect(inbox.path)
-    other.execute("DROP TABLE jobs")  # every write to a job now fails
-    other.commit()
-    other.close()
-
-    inbox.count_start("run-a")
-    inbox.finished("run-a", "succeeded")  # not awaited, as a run's own end is not
-    await inbox.cursor("sweeper")  # answered after the two writes before it
-
-    assert "counting a start of run-a failed" in caplog.text
-    assert "marking run-a done failed" in caplog.text
