@@ -148,11 +148,12 @@ class Intake:
         return self._lanes.pending + len(self._tasks)
 
     async def resume(self) -> int:
-        """Take up every unfinished job of the inbox (at start); how many there were."""
+        """Take up every unfinished job of the inbox that no worker holds (at start, and at
+        each reconciler pass); how many there were."""
         jobs = [job for job in await self._inbox.unfinished() if job.run_id not in self._lanes]
         for job in jobs:
-            # It may have started before the bot stopped, even if the count of that start
-            # did not reach the disk: its comment is looked for before one is posted.
+            # It may have started before (in a bot that stopped), even if the count of that
+            # start did not reach the disk: its comment is looked for before one is posted.
             self._schedule(replace(job, attempts=max(job.attempts, 1)))
         if jobs:
             log.info("inbox: %d unfinished run(s) taken up again", len(jobs))
@@ -315,7 +316,7 @@ class Intake:
             self._metrics.inc("runs_total", status="broken")
             if submitted is not None and not submitted.finished.done():
                 submitted.finished.set_result(None)
-            self._spawn(self._again(job.run_id))
+            self._spawn(self._again(job.run_id, job.attempts + 1))
             return
         finally:
             self._decided.discard(job.run_id)
@@ -368,15 +369,23 @@ class Intake:
             recording=lambda: self._decided.add(job.run_id),  # from now on, too late to cancel
         )
 
-    async def _again(self, run_id: str) -> None:
+    async def _again(self, run_id: str, started: int) -> None:
         """Take up a broken run again after a while, from where the inbox says it got; a
-        run that keeps breaking is left for the reconciler's next pass."""
+        run that keeps breaking is left for the reconciler's next pass. `started`: the
+        attempts this process knows of, whether or not their count reached the inbox."""
         job = await self._inbox.job(run_id)
-        if job is None or job.phase is Phase.DONE or job.attempts > MAX_ATTEMPTS + 1:
+        if job is None or job.phase is Phase.DONE:
             return
-        await asyncio.sleep(BROKEN_RETRY_S * 2 ** max(job.attempts - 1, 0))
-        if job.run_id not in self._lanes:
-            self._schedule((await self._inbox.job(run_id)) or job)
+        attempts = max(job.attempts, started)
+        if attempts > MAX_ATTEMPTS + 1:
+            return
+        await asyncio.sleep(BROKEN_RETRY_S * 2 ** max(attempts - 1, 0))
+        if run_id in self._lanes:
+            return
+        fresh = await self._inbox.job(run_id)
+        # Taken up and finished meanwhile (by a reconciler pass, say): not again.
+        if fresh is not None and fresh.phase is not Phase.DONE:
+            self._schedule(replace(fresh, attempts=max(fresh.attempts, attempts)))
 
     # -- RunControl: what /status, /cancel and /retry see -------------------------------------
 

@@ -8,10 +8,13 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from bot.commands.context import CommandContext, Outcome
 from bot.commands.handlers import HANDLERS
 from bot.domain import Run, RunStatus
-from bot.intake.inbox import REQUEST_JSON, RUN_JSON, Inbox
+from bot.intake import intake as intake_module
+from bot.intake.inbox import REQUEST_JSON, RUN_JSON, Inbox, InboxError
 from bot.pipeline import run_id_for
 from bot.sandbox import MAINTAINER, REPO
 from bot.testing import Faults, KeyPair
@@ -176,6 +179,79 @@ async def test_a_run_that_broke_on_github_is_taken_up_again(
         comments = bot_comments(h.emulator.issue_view(REPO, 1))
         (run,) = (await h.state()).runs
 
+    assert len(comments) == 1
+    assert "✅" in comments[0]
+    assert run.status is RunStatus.SUCCEEDED
+
+
+async def test_a_broken_run_a_reconciler_pass_took_up_meanwhile_runs_once(
+    tmp_path: Path, app_keys: KeyPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(intake_module, "BROKEN_RETRY_S", 0.5)
+    calls: list[str] = []
+
+    async def echo(ctx: CommandContext) -> Outcome:
+        calls.append(ctx.params["text"])
+        return Outcome(markdown=f"echo: {ctx.params['text']}")
+
+    claude = write_project(tmp_path, {}, {})
+    handlers = {**HANDLERS, "echo": echo}
+    async with running(
+        tmp_path / "data",
+        app_keys,
+        claude_dir=claude,
+        handlers=handlers,
+        github_retry_base_seconds=0.01,
+    ) as h:
+        h.emulator.inject_faults(Faults(error_ratio=1.0, seed=1))  # GitHub is down
+        await h.emulator.comment(REPO, 1, MAINTAINER, "/echo once")
+        for _ in range(200):  # until the run has broken; it is taken up again in 0.5 s
+            if h.bot.metrics.value("runs_total", status="broken"):
+                break
+            await asyncio.sleep(0.01)
+        h.emulator.inject_faults(None)
+        # Meanwhile a reconciler pass takes it up, and it ends; the retry finds it done.
+        assert await h.bot.intake.resume() == 1
+        await h.settle()
+        comments = bot_comments(h.emulator.issue_view(REPO, 1))
+
+    assert calls == ["once"]
+    assert len(comments) == 1
+
+
+async def test_a_start_not_counted_then_a_broken_run_still_posts_one_comment(
+    tmp_path: Path, app_keys: KeyPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The disk is full for a moment during the run's first attempt: the count of its start
+    # and its `recorded` note fail, after it has posted its comment. Its retry must know
+    # that it started, though the inbox does not, and find that comment.
+    monkeypatch.setattr(intake_module, "BROKEN_RETRY_S", 0.05)
+    failing = {"count_start", "recorded"}
+    count_start, recorded = Inbox.count_start, Inbox.recorded
+
+    def uncounted(self: Inbox, run_id: str) -> None:
+        if "count_start" in failing:
+            failing.discard("count_start")
+            run_id = "no-such-run"  # a write that lands nowhere, as a failed one
+        count_start(self, run_id)
+
+    async def unrecorded(self: Inbox, run: Run) -> None:
+        if "recorded" in failing:
+            failing.discard("recorded")
+            raise InboxError("the inbox could not be written: database or disk is full")
+        await recorded(self, run)
+
+    monkeypatch.setattr(Inbox, "count_start", uncounted)
+    monkeypatch.setattr(Inbox, "recorded", unrecorded)
+    async with running(tmp_path / "data", app_keys) as h:
+        await h.emulator.comment(REPO, 1, MAINTAINER, "/help")
+        await h.settle()
+        await asyncio.sleep(0.3)  # the broken run is taken up again
+        await h.settle()
+        comments = bot_comments(h.emulator.issue_view(REPO, 1))
+        (run,) = (await h.state()).runs
+
+    assert not failing
     assert len(comments) == 1
     assert "✅" in comments[0]
     assert run.status is RunStatus.SUCCEEDED

@@ -171,3 +171,17 @@ async def test_an_unwritable_folder_is_a_clear_error(tmp_path: Path) -> None:
     closed = Inbox(tmp_path / "never-opened.sqlite3")
     with pytest.raises(InboxError, match="not open"):
         await closed.accept(["d"], [])
+
+
+async def test_a_start_count_that_fails_is_logged(
+    inbox: Inbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    other = sqlite3.connect(inbox.path)
+    other.execute("DROP TABLE jobs")  # every write to a job now fails
+    other.commit()
+    other.close()
+
+    inbox.count_start("run-a")  # nobody waits for it
+    await inbox.cursor("sweeper")  # answered after the write before it
+
+    assert "an attempt at a job could not be counted" in caplog.text
