@@ -7,6 +7,8 @@ and turn GitHub's quirks into plain answers (a label that is already gone is not
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from gidgethub import BadRequest, GitHubBroken
@@ -27,8 +29,15 @@ class Gone(LookupError):
     """What a call acts on no longer exists (GitHub's 404 or 410): deleted meanwhile."""
 
 
-def _gone(error: BadRequest) -> bool:
-    return error.status_code in (404, 410)
+@contextlib.contextmanager
+def _gone_as(what: str) -> Iterator[None]:
+    """GitHub's 404 or 410 for `what` becomes Gone."""
+    try:
+        yield
+    except BadRequest as error:
+        if error.status_code in (404, 410):
+            raise Gone(what) from None
+        raise
 
 
 # Posting a comment is not idempotent: when its answer is lost, look before posting again.
@@ -75,12 +84,8 @@ async def list_comments(gh: InstallationClient, repo: RepoRef, issue: int) -> li
 
 async def edit_comment(gh: InstallationClient, repo: RepoRef, comment_id: int, body: str) -> None:
     """Edit a comment; raises Gone when it was deleted."""
-    try:
+    with _gone_as(f"comment {comment_id} on {repo}"):
         await gh.patch(COMMENT, _repo_vars(repo, comment_id=comment_id), data={"body": body})
-    except BadRequest as error:
-        if _gone(error):
-            raise Gone(f"comment {comment_id} on {repo}") from None
-        raise
 
 
 async def react_to_comment(
@@ -88,16 +93,12 @@ async def react_to_comment(
 ) -> None:
     """React on a comment; raises Gone when it was deleted. GitHub answers 200 for a
     reaction that already exists: reacting twice is harmless."""
-    try:
+    with _gone_as(f"comment {comment_id} on {repo}"):
         await gh.post(
             COMMENT + "/reactions",
             _repo_vars(repo, comment_id=comment_id),
             data={"content": content},
         )
-    except BadRequest as error:
-        if _gone(error):
-            raise Gone(f"comment {comment_id} on {repo}") from None
-        raise
 
 
 async def react_to_issue(gh: InstallationClient, repo: RepoRef, issue: int, content: str) -> None:

@@ -372,20 +372,17 @@ class Intake:
     async def _again(self, run_id: str, started: int) -> None:
         """Take up a broken run again after a while, from where the inbox says it got; a
         run that keeps breaking is left for the reconciler's next pass. `started`: the
-        attempts this process knows of, whether or not their count reached the inbox."""
-        job = await self._inbox.job(run_id)
-        if job is None or job.phase is Phase.DONE:
+        attempts this process knows of, whether or not their count reached the inbox (so
+        never fewer than the inbox counts)."""
+        if started > MAX_ATTEMPTS + 1:
             return
-        attempts = max(job.attempts, started)
-        if attempts > MAX_ATTEMPTS + 1:
-            return
-        await asyncio.sleep(BROKEN_RETRY_S * 2 ** max(attempts - 1, 0))
+        await asyncio.sleep(BROKEN_RETRY_S * 2 ** max(started - 1, 0))
         if run_id in self._lanes:
             return
-        fresh = await self._inbox.job(run_id)
+        job = await self._inbox.job(run_id)
         # Taken up and finished meanwhile (by a reconciler pass, say): not again.
-        if fresh is not None and fresh.phase is not Phase.DONE:
-            self._schedule(replace(fresh, attempts=max(fresh.attempts, attempts)))
+        if job is not None and job.phase is not Phase.DONE:
+            self._schedule(replace(job, attempts=max(job.attempts, started)))
 
     # -- RunControl: what /status, /cancel and /retry see -------------------------------------
 

@@ -33,7 +33,7 @@ from bot.pipeline.hooks import (
     PERMISSION_HOOK,
     RATE_LIMIT_HOOK,
 )
-from bot.state import RunRecord, Store
+from bot.state import RunRecord, Store, find_run
 from bot.web.openapi import OPENAPI
 
 # A command call is small; anything bigger is a mistake or an attack.
@@ -175,7 +175,7 @@ class CommandApi:
                 return _pending(run_id)
             if submitted.finished.result() is None:
                 return _finished(None)  # the run broke before its record: 503
-        record = next((r for r in (await self._store.read()).runs if r.run_id == run_id), None)
+        record = find_run(await self._store.read(), run_id)
         if record is None or not _may_see(token, RepoRef.parse(record.repo), record.command):
             raise ApiError(404, "run_not_found", f"no run {run_id} that this token may see")
         return _recorded(record)
