@@ -12,6 +12,9 @@ be 2xx.
 
 * bare: an aiohttp server that reads the body, checks the signature with gidgethub's
   `Event.from_http` and answers 200: the floor any Python receiver pays;
+* bare + inbox: the bare server, which also writes what the bot writes before it answers (the
+  delivery and a job of the same size, in the bot's own `Inbox`: committed and fsynced)
+  and then answers: the floor any receiver that keeps invariant 3 pays, bot logic aside;
 * bot: the real bot (DATA_DIR in a temporary directory), the GitHub emulator of the demo
   world in a process of its own, as GitHub is. The bot runs the commands in the
   background while it acknowledges the next deliveries, and the emulator delivers the
@@ -19,9 +22,11 @@ be 2xx.
 
 Each server runs in a child process of its own, so the load generator does not share a
 process (or, with CPUs to spare, a CPU) with it; everything listens on 127.0.0.1. Prints a
-Markdown table, then the bot's throughput as a share of the bare server's and whether the
-targets hold (bot p99 ≤ 10 ms, ≥ 70 % of the bare throughput), then how long the bot took
-to finish the runs it had accepted (at most 60 s are waited for).
+Markdown table (with the CPU time the server and the load generator spent per delivery,
+and how busy the machine's CPUs were while the load ran), then the bot's throughput as a
+share of the bare server's and whether the targets hold (bot p99 ≤ 10 ms, ≥ 70 % of the
+bare throughput), the same share for bare + inbox, then how long the bot took to finish the
+runs it had accepted (at most 60 s are waited for).
 
     .venv/bin/python bench/ack.py [--deliveries 2000] [--connections 32] [--smoke]
 """
@@ -35,14 +40,17 @@ import json
 import logging
 import os
 import re
+import resource
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -52,6 +60,9 @@ from harness import SECRET, Child, child, percentile
 
 from bot.app import build_bot, start_http
 from bot.config import load_settings
+from bot.domain import RepoRef, Request, Source
+from bot.intake.inbox import Inbox
+from bot.pipeline.runner import run_id_for
 from bot.sandbox import APP_ID, APP_SLUG, MAINTAINER, REPO, seed_demo_world
 from bot.testing import GitHubEmulator, KeyPair, generate_key_pair
 from bot.testing.payloads import Payloads, load_examples
@@ -103,6 +114,10 @@ class Measured:
     statuses: Counter[int | str] = field(default_factory=Counter)
     # The server process's CPU time (all its threads) while it took the measured load.
     cpu_s: float | None = None
+    # The load generator's (this process's) CPU time, and the share of the machine's CPU
+    # time that was busy (all processes), over the same span.
+    client_cpu_s: float = 0.0
+    machine_busy: float | None = None
 
     @property
     def failures(self) -> int:
@@ -121,6 +136,14 @@ class Measured:
     def cpu_per_delivery_us(self) -> str:
         return "n/a" if self.cpu_s is None else f"{self.cpu_s / self.deliveries * 1e6:.0f}"
 
+    @property
+    def client_cpu_per_delivery_us(self) -> str:
+        return f"{self.client_cpu_s / self.deliveries * 1e6:.0f}"
+
+    @property
+    def machine_busy_percent(self) -> str:
+        return "n/a" if self.machine_busy is None else f"{self.machine_busy:.0%}"
+
 
 def cpu_seconds(pid: int) -> float | None:
     """User and system CPU time of process `pid` so far (Linux's /proc), or None."""
@@ -130,6 +153,21 @@ def cpu_seconds(pid: int) -> float | None:
         return None
     # utime and stime are fields 14 and 15 of the whole line, in clock ticks.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_ticks() -> tuple[int, int] | None:
+    """(busy, all) CPU ticks of the whole machine so far (Linux's /proc/stat), or None."""
+    try:
+        ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return sum(ticks) - idle, sum(ticks)
 
 
 # -- the load --------------------------------------------------------------------------
@@ -228,14 +266,17 @@ async def measure(
     connector = aiohttp.TCPConnector(limit=connections)
     async with aiohttp.ClientSession(connector=connector, timeout=DELIVERY_TIMEOUT) as session:
         _, warm_statuses, _ = await send(session, url, bodies, warm_up, connections)
-        cpu_before = cpu_seconds(pid)
+        cpu_before, own_before, ticks_before = cpu_seconds(pid), own_cpu_seconds(), machine_ticks()
         latencies, statuses, wall = await send(session, url, bodies, deliveries, connections)
-        cpu_after = cpu_seconds(pid)
+        cpu_after, own_after, ticks_after = cpu_seconds(pid), own_cpu_seconds(), machine_ticks()
     for status, count in warm_statuses.items():
         if not (isinstance(status, int) and 200 <= status < 300):
             statuses[f"{status} (warm-up)"] += count
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
-    return Measured(name, deliveries, wall, latencies, statuses, cpu)
+    busy = None
+    if ticks_before is not None and ticks_after is not None and ticks_after[1] > ticks_before[1]:
+        busy = (ticks_after[0] - ticks_before[0]) / (ticks_after[1] - ticks_before[1])
+    return Measured(name, deliveries, wall, latencies, statuses, cpu, own_after - own_before, busy)
 
 
 # -- the servers, each in a child process -------------------------------------------------
@@ -246,14 +287,37 @@ async def until_stdin_closes() -> None:
 
 
 async def serve_bare() -> None:
+    await serve_verifying(keep=None)
+
+
+async def serve_durable() -> None:
+    """The bare server, and before its answer the bot's durable write: the delivery's id
+    and a job like the bot's, in the bot's Inbox (group commit, fsync of the WAL)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        inbox = Inbox(Path(tmp) / "inbox.sqlite3")
+        await inbox.open()
+
+        async def keep(event: Event) -> None:
+            job = job_like_the_bots(event.delivery_id, event.data)
+            await inbox.accept([event.delivery_id], [job])
+
+        await serve_verifying(keep=keep)
+        await inbox.close()
+
+
+async def serve_verifying(keep: Callable[[Event], Awaitable[None]] | None) -> None:
+    """Check each delivery's signature with gidgethub, `keep` it, answer 200."""
+
     async def webhook(request: web.Request) -> web.Response:
         body = await request.read()
         try:
-            Event.from_http(request.headers, body, secret=SECRET)
+            event = Event.from_http(request.headers, body, secret=SECRET)
         except ValidationFailure:
             return web.Response(status=401)
         except BadRequest as error:
             return web.Response(status=error.status_code)
+        if keep is not None:
+            await keep(event)
         return web.Response(status=200)
 
     app = web.Application()
@@ -262,6 +326,28 @@ async def serve_bare() -> None:
     print(json.dumps({"url": url + "/webhook"}), flush=True)
     await until_stdin_closes()
     await runner.cleanup()
+
+
+def job_like_the_bots(delivery_id: str, payload: dict[str, Any]) -> tuple[str, Request]:
+    """The (run id, request) the bot keeps for a `/help` comment, read from the payload
+    without the bot's checks."""
+    comment, issue = payload["comment"], payload["issue"]
+    request = Request(
+        source=Source.COMMENT,
+        command="help",
+        args_text="",
+        actor=comment["user"]["login"],
+        repo=RepoRef.parse(payload["repository"]["full_name"]),
+        issue=issue["number"],
+        installation_id=payload["installation"]["id"],
+        delivery_id=delivery_id,
+        received_at=datetime.now(UTC),
+        command_line="/help",
+        actor_association=comment["author_association"],
+        comment_id=comment["id"],
+        issue_labels=frozenset(label["name"] for label in issue["labels"]),
+    )
+    return run_id_for(request), request
 
 
 async def serve_emulator() -> None:
@@ -393,18 +479,19 @@ async def wait_for_work(base: str, timeout_s: float) -> str:
 
 def table(rows: list[Measured]) -> str:
     lines = [
-        "| server | deliveries | req/s | p50 ms | p99 ms | server CPU µs/delivery |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| server | deliveries | req/s | p50 ms | p99 ms | server CPU µs/delivery "
+        "| load generator CPU µs/delivery | machine CPU busy |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     lines += [
         f"| {m.server} | {m.deliveries} | {m.per_second:.0f} | {m.p(0.5):.2f} | {m.p(0.99):.2f} "
-        f"| {m.cpu_per_delivery_us} |"
+        f"| {m.cpu_per_delivery_us} | {m.client_cpu_per_delivery_us} | {m.machine_busy_percent} |"
         for m in rows
     ]
     return "\n".join(lines)
 
 
-def verdict(bare: Measured, bot: Measured) -> str:
+def verdict(bare: Measured, durable: Measured, bot: Measured) -> str:
     share = bot.per_second / bare.per_second
     p99 = bot.p(0.99)
     p99_ok = p99 <= TARGET_P99_MS
@@ -413,7 +500,10 @@ def verdict(bare: Measured, bot: Measured) -> str:
     return (
         f"bot throughput: {share:.0%} of the bare server's; {holds} "
         f"(p99 {p99:.2f} ms {'≤' if p99_ok else '>'} {TARGET_P99_MS:g} ms, "
-        f"throughput {share:.0%} {'≥' if share_ok else '<'} {TARGET_SHARE:.0%} of bare)"
+        f"throughput {share:.0%} {'≥' if share_ok else '<'} {TARGET_SHARE:.0%} of bare)\n"
+        f"bare + inbox: {durable.per_second / bare.per_second:.0%} of the bare server's "
+        f"throughput (the durable write alone, bot logic aside); the bot: "
+        f"{bot.per_second / durable.per_second:.0%} of bare + inbox"
     )
 
 
@@ -426,10 +516,18 @@ async def main() -> None:
     parser.add_argument("--deliveries", type=int, default=2000)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--smoke", action="store_true", help="tiny numbers, for the tests")
-    parser.add_argument("--serve", choices=("bare", "bot", "emulator"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--serve", choices=("bare", "durable", "bot", "emulator"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.serve is not None:
-        await {"bare": serve_bare, "bot": serve_bot, "emulator": serve_emulator}[args.serve]()
+        servers = {
+            "bare": serve_bare,
+            "durable": serve_durable,
+            "bot": serve_bot,
+            "emulator": serve_emulator,
+        }
+        await servers[args.serve]()
         return
     deliveries, connections, warm_up, drain_s = args.deliveries, args.connections, 100, 60.0
     if args.smoke:
@@ -441,6 +539,10 @@ async def main() -> None:
     rows: list[Measured] = []
     async with child(str(SCRIPT), "--serve", "bare") as bare:
         rows.append(await measure(bare, "bare", bodies, deliveries, warm_up, connections))
+    async with child(str(SCRIPT), "--serve", "durable") as durable:
+        rows.append(
+            await measure(durable, "bare + inbox", bodies, deliveries, warm_up, connections)
+        )
     async with child(str(SCRIPT), "--serve", "bot") as bot:
         if bot.info["comment_ids"] != list(by_comment):
             raise RuntimeError(

@@ -37,11 +37,17 @@ def test_bench_calls_runs() -> None:
 def test_bench_ack_runs() -> None:
     out = run_bench("bench/ack.py", "--smoke")
     rows = re.findall(
-        r"^\| (bare|bot) \| 40 \| \d+ \| [\d.]+ \| [\d.]+ \| (?:\d+|n/a) \|$", out, re.MULTILINE
+        r"^\| (bare|bare \+ inbox|bot) \| 40 \| \d+ \| [\d.]+ \| [\d.]+ \| (?:\d+|n/a) "
+        r"\| \d+ \| (?:\d+%|n/a) \|$",
+        out,
+        re.MULTILINE,
     )
-    assert rows == ["bare", "bot"], out
-    assert "% of the bare server's" in out
-    assert re.search(r"^answers: bare 200×40; bot 20\d×40$", out, re.MULTILINE), out
+    assert rows == ["bare", "bare + inbox", "bot"], out
+    assert re.search(r"^bot throughput: \d+% of the bare server's", out, re.MULTILINE), out
+    assert re.search(r"^bare \+ inbox: \d+% of the bare server's", out, re.MULTILINE), out
+    assert re.search(
+        r"^answers: bare 200×40; bare \+ inbox 200×40; bot 20\d×40$", out, re.MULTILINE
+    ), out
     assert "FAILED" not in out
 
 
