@@ -12,9 +12,10 @@ be 2xx.
 
 * bare: an aiohttp server that reads the body, checks the signature with gidgethub's
   `Event.from_http` and answers 200: the floor any Python receiver pays;
-* bare + inbox: the bare server, which also writes what the bot writes before it answers (the
-  delivery and a job of the same size, in the bot's own `Inbox`: committed and fsynced)
-  and then answers: the floor any receiver that keeps invariant 3 pays, bot logic aside;
+* bare + inbox: the bare server, which first writes what the bot writes before its answer
+  (the delivery and a job of the same size, in the bot's own `Inbox`: committed and
+  fsynced): the floor any receiver that keeps invariant 3 pays, bot logic aside. It says
+  at the end what its inbox holds;
 * bot: the real bot (DATA_DIR in a temporary directory), the GitHub emulator of the demo
   world in a process of its own, as GitHub is. The bot runs the commands in the
   background while it acknowledges the next deliveries, and the emulator delivers the
@@ -40,7 +41,7 @@ import json
 import logging
 import os
 import re
-import resource
+import sqlite3
 import sys
 import tempfile
 import time
@@ -50,6 +51,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from time import process_time
 from typing import Any
 
 import aiohttp
@@ -116,7 +118,7 @@ class Measured:
     cpu_s: float | None = None
     # The load generator's (this process's) CPU time, and the share of the machine's CPU
     # time that was busy (all processes), over the same span.
-    client_cpu_s: float = 0.0
+    client_cpu_s: float | None = None
     machine_busy: float | None = None
 
     @property
@@ -134,11 +136,14 @@ class Measured:
 
     @property
     def cpu_per_delivery_us(self) -> str:
-        return "n/a" if self.cpu_s is None else f"{self.cpu_s / self.deliveries * 1e6:.0f}"
+        return self._per_delivery_us(self.cpu_s)
 
     @property
     def client_cpu_per_delivery_us(self) -> str:
-        return f"{self.client_cpu_s / self.deliveries * 1e6:.0f}"
+        return self._per_delivery_us(self.client_cpu_s)
+
+    def _per_delivery_us(self, seconds: float | None) -> str:
+        return "n/a" if seconds is None else f"{seconds / self.deliveries * 1e6:.0f}"
 
     @property
     def machine_busy_percent(self) -> str:
@@ -146,28 +151,45 @@ class Measured:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User and system CPU time of process `pid` so far (Linux's /proc), or None."""
+    """CPU time of process `pid` so far, all its threads, to the nanosecond (Linux's
+    /proc/<pid>/task/<thread>/schedstat; /proc/<pid>/stat counts in 10 ms ticks, too coarse
+    for a load of a fraction of a second), or None."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
         return None
-    # utime and stime are fields 14 and 15 of the whole line, in clock ticks.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    nanoseconds = 0
+    for task in tasks:
+        try:
+            nanoseconds += int((task / "schedstat").read_text().split()[0])
+        except OSError:  # the thread ended meanwhile
+            continue
+        except (ValueError, IndexError):
+            return None
+    return nanoseconds / 1e9
 
 
-def own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+# /proc/stat counts the machine's CPU time in ticks of 10 ms: over fewer ticks than this, a
+# share of busy time is too coarse to print.
+MIN_MACHINE_TICKS = 20
 
 
 def machine_ticks() -> tuple[int, int] | None:
     """(busy, all) CPU ticks of the whole machine so far (Linux's /proc/stat), or None."""
     try:
-        ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        line = Path("/proc/stat").read_text().split("\n", 1)[0]
+        # user nice system idle iowait irq softirq steal; guest time is counted in user.
+        ticks = [int(n) for n in line.split()[1:9]]
     except (OSError, ValueError):
         return None
     idle = ticks[3] + ticks[4]  # idle and iowait
     return sum(ticks) - idle, sum(ticks)
+
+
+def busy_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    if before is None or after is None or after[1] - before[1] < MIN_MACHINE_TICKS:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
 
 
 # -- the load --------------------------------------------------------------------------
@@ -266,17 +288,22 @@ async def measure(
     connector = aiohttp.TCPConnector(limit=connections)
     async with aiohttp.ClientSession(connector=connector, timeout=DELIVERY_TIMEOUT) as session:
         _, warm_statuses, _ = await send(session, url, bodies, warm_up, connections)
-        cpu_before, own_before, ticks_before = cpu_seconds(pid), own_cpu_seconds(), machine_ticks()
+        cpu_before, own_before, ticks_before = cpu_seconds(pid), process_time(), machine_ticks()
         latencies, statuses, wall = await send(session, url, bodies, deliveries, connections)
-        cpu_after, own_after, ticks_after = cpu_seconds(pid), own_cpu_seconds(), machine_ticks()
+        cpu_after, own_after, ticks_after = cpu_seconds(pid), process_time(), machine_ticks()
     for status, count in warm_statuses.items():
         if not (isinstance(status, int) and 200 <= status < 300):
             statuses[f"{status} (warm-up)"] += count
-    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
-    busy = None
-    if ticks_before is not None and ticks_after is not None and ticks_after[1] > ticks_before[1]:
-        busy = (ticks_after[0] - ticks_before[0]) / (ticks_after[1] - ticks_before[1])
-    return Measured(name, deliveries, wall, latencies, statuses, cpu, own_after - own_before, busy)
+    return Measured(
+        server=name,
+        deliveries=deliveries,
+        wall_s=wall,
+        latencies_ms=latencies,
+        statuses=statuses,
+        cpu_s=None if cpu_before is None or cpu_after is None else cpu_after - cpu_before,
+        client_cpu_s=own_after - own_before,
+        machine_busy=busy_share(ticks_before, ticks_after),
+    )
 
 
 # -- the servers, each in a child process -------------------------------------------------
@@ -287,26 +314,39 @@ async def until_stdin_closes() -> None:
 
 
 async def serve_bare() -> None:
-    await serve_verifying(keep=None)
+    await serve_verifying(keep=None, kept=None)
 
 
 async def serve_durable() -> None:
     """The bare server, and before its answer the bot's durable write: the delivery's id
     and a job like the bot's, in the bot's Inbox (group commit, fsync of the WAL)."""
     with tempfile.TemporaryDirectory() as tmp:
-        inbox = Inbox(Path(tmp) / "inbox.sqlite3")
+        path = Path(tmp) / "inbox.sqlite3"
+        inbox = Inbox(path)
         await inbox.open()
 
         async def keep(event: Event) -> None:
             job = job_like_the_bots(event.delivery_id, event.data)
             await inbox.accept([event.delivery_id], [job])
 
-        await serve_verifying(keep=keep)
-        await inbox.close()
+        def kept() -> dict[str, int]:
+            with contextlib.closing(sqlite3.connect(path)) as conn:
+                return {
+                    table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                    for table in ("deliveries", "jobs")
+                }
+
+        try:
+            await serve_verifying(keep=keep, kept=kept)
+        finally:
+            await inbox.close()
 
 
-async def serve_verifying(keep: Callable[[Event], Awaitable[None]] | None) -> None:
-    """Check each delivery's signature with gidgethub, `keep` it, answer 200."""
+async def serve_verifying(
+    keep: Callable[[Event], Awaitable[None]] | None, kept: Callable[[], dict[str, int]] | None
+) -> None:
+    """Check each delivery's signature with gidgethub, `keep` it, answer 200. With `kept`,
+    GET /kept says what the server kept."""
 
     async def webhook(request: web.Request) -> web.Response:
         body = await request.read()
@@ -320,10 +360,16 @@ async def serve_verifying(keep: Callable[[Event], Awaitable[None]] | None) -> No
             await keep(event)
         return web.Response(status=200)
 
+    async def what_was_kept(_: web.Request) -> web.Response:
+        assert kept is not None
+        return web.json_response(kept())
+
     app = web.Application()
     app.router.add_post("/webhook", webhook)
+    if kept is not None:
+        app.router.add_get("/kept", what_was_kept)
     runner, url = await start_http(app, HOST, 0)
-    print(json.dumps({"url": url + "/webhook"}), flush=True)
+    print(json.dumps({"url": url + "/webhook", "base": url}), flush=True)
     await until_stdin_closes()
     await runner.cleanup()
 
@@ -474,6 +520,15 @@ async def wait_for_work(base: str, timeout_s: float) -> str:
             await asyncio.sleep(0.2)
 
 
+async def what_was_kept(base: str) -> dict[str, int]:
+    async with (
+        aiohttp.ClientSession(timeout=DELIVERY_TIMEOUT) as session,
+        session.get(f"{base}/kept") as response,
+    ):
+        kept: dict[str, int] = await response.json()
+        return kept
+
+
 # -- the run ---------------------------------------------------------------------------
 
 
@@ -536,20 +591,19 @@ async def main() -> None:
     # The parent's copy of the demo world, seeded as the emulator child seeds its own.
     by_comment = add_comment_deliveries(demo_world(generate_key_pair()))
     bodies = list(by_comment.values())
-    rows: list[Measured] = []
-    async with child(str(SCRIPT), "--serve", "bare") as bare:
-        rows.append(await measure(bare, "bare", bodies, deliveries, warm_up, connections))
-    async with child(str(SCRIPT), "--serve", "durable") as durable:
-        rows.append(
-            await measure(durable, "bare + inbox", bodies, deliveries, warm_up, connections)
-        )
-    async with child(str(SCRIPT), "--serve", "bot") as bot:
-        if bot.info["comment_ids"] != list(by_comment):
+    async with child(str(SCRIPT), "--serve", "bare") as server:
+        bare = await measure(server, "bare", bodies, deliveries, warm_up, connections)
+    async with child(str(SCRIPT), "--serve", "durable") as server:
+        durable = await measure(server, "bare + inbox", bodies, deliveries, warm_up, connections)
+        kept = await what_was_kept(server.info["base"])
+    async with child(str(SCRIPT), "--serve", "bot") as server:
+        if server.info["comment_ids"] != list(by_comment):
             raise RuntimeError(
-                f"the emulator's comments are {bot.info['comment_ids']}, not {list(by_comment)}"
+                f"the emulator's comments are {server.info['comment_ids']}, not {list(by_comment)}"
             )
-        rows.append(await measure(bot, "bot", bodies, deliveries, warm_up, connections))
-        drained = await wait_for_work(bot.info["base"], drain_s)
+        bot = await measure(server, "bot", bodies, deliveries, warm_up, connections)
+        drained = await wait_for_work(server.info["base"], drain_s)
+    rows = [bare, durable, bot]
 
     sizes = sorted(len(body) for body in bodies)
     print(
@@ -559,16 +613,24 @@ async def main() -> None:
     )
     print(table(rows))
     print()
-    print(verdict(*rows))
+    print(verdict(bare=bare, durable=durable, bot=bot))
     print(drained)
     print("answers: " + "; ".join(f"{m.server} {answers(m)}" for m in rows))
-    failed = [m for m in rows if m.failures]
-    if failed:
-        for m in failed:
-            print(
-                f"FAILED: {m.server} answered {m.failures} deliveries with no 2xx ({answers(m)})",
-                file=sys.stderr,
-            )
+    sent = warm_up + deliveries
+    print(
+        f"bare + inbox kept {kept['deliveries']} deliveries and {kept['jobs']} jobs "
+        f"of the {sent} it was sent"
+    )
+    problems = [
+        f"{m.server} answered {m.failures} deliveries with no 2xx ({answers(m)})"
+        for m in rows
+        if m.failures
+    ]
+    if kept != {"deliveries": sent, "jobs": sent}:
+        problems.append(f"bare + inbox kept {kept}, not {sent} of each")
+    if problems:
+        for problem in problems:
+            print(f"FAILED: {problem}", file=sys.stderr)
         raise SystemExit(1)
 
 

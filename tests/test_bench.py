@@ -48,6 +48,8 @@ def test_bench_ack_runs() -> None:
     assert re.search(
         r"^answers: bare 200×40; bare \+ inbox 200×40; bot 20\d×40$", out, re.MULTILINE
     ), out
+    # The floor's inbox holds every delivery it answered (warm-up included).
+    assert "bare + inbox kept 48 deliveries and 48 jobs of the 48 it was sent" in out, out
     assert "FAILED" not in out
 
 
