@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
-from bot.commands.context import CommandContext, Handler, Outcome
+from bot.commands.context import CommandContext, Outcome
 from bot.commands.handlers import HANDLERS
 from bot.domain import RunStatus, Source
 from bot.sandbox import INSTALLATION_ID, MAINTAINER, REPO
 from bot.testing import KeyPair
-from tests.conftest import running
+from tests.conftest import Harness, running
 from tests.e2e.test_commands import bot_comments
 
 
@@ -35,15 +35,23 @@ def project(tmp_path: Path) -> Path:
     return claude
 
 
-def slow_handlers(started: asyncio.Event) -> dict[str, Handler]:
-    """The bot's handlers and `/slow`, which sets `started` and then never ends by itself."""
+@contextlib.asynccontextmanager
+async def running_slow(tmp_path: Path, keys: KeyPair, issue: int) -> AsyncIterator[Harness]:
+    """The bot, with `/slow` (which never ends by itself) commented on `issue` and running."""
+    started = asyncio.Event()
 
     async def slow(ctx: CommandContext) -> Outcome:
         started.set()
         await asyncio.Event().wait()
         return Outcome(markdown="slow done")
 
-    return {**HANDLERS, "slow": slow}
+    handlers = {**HANDLERS, "slow": slow}
+    async with running(
+        tmp_path / "data", keys, claude_dir=project(tmp_path), handlers=handlers
+    ) as h:
+        await h.emulator.comment(REPO, issue, MAINTAINER, "/slow")
+        await asyncio.wait_for(started.wait(), 10)
+        yield h
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -107,12 +115,7 @@ async def test_retry_says_when_there_is_nothing_to_retry(tmp_path: Path, app_key
 async def test_cancel_stops_the_running_run_and_drops_the_queued_one(
     tmp_path: Path, app_keys: KeyPair
 ) -> None:
-    started = asyncio.Event()
-    async with running(
-        tmp_path / "data", app_keys, claude_dir=project(tmp_path), handlers=slow_handlers(started)
-    ) as h:
-        await h.emulator.comment(REPO, 1, MAINTAINER, "/slow")
-        await asyncio.wait_for(started.wait(), 10)
+    async with running_slow(tmp_path, app_keys, issue=1) as h:
         await h.emulator.comment(REPO, 1, MAINTAINER, "/slow")  # waits for the first
         await h.emulator.comment(REPO, 1, MAINTAINER, "/status")
         await until(lambda: len(bot_comments(h.emulator.issue_view(REPO, 1))) == 2)
@@ -203,12 +206,7 @@ async def test_removing_a_repository_stops_its_runs_and_keeps_the_audit(
 async def test_a_cancelled_label_run_leaves_no_queue_label_behind(
     tmp_path: Path, app_keys: KeyPair
 ) -> None:
-    started = asyncio.Event()
-    async with running(
-        tmp_path / "data", app_keys, claude_dir=project(tmp_path), handlers=slow_handlers(started)
-    ) as h:
-        await h.emulator.comment(REPO, 3, MAINTAINER, "/slow")
-        await asyncio.wait_for(started.wait(), 10)
+    async with running_slow(tmp_path, app_keys, issue=3) as h:
         await h.emulator.label_issue(REPO, 3, "slow:requested", MAINTAINER)  # waits its turn
         await h.comment("triager", "/cancel", issue=3)
         labels = h.emulator.issue_view(REPO, 3).labels
